@@ -1,0 +1,274 @@
+"""The SPL syntax tree: small frozen dataclasses.
+
+Three families of nodes:
+- search expressions (``search`` and ``tstats ... where``): Splunk's
+  search-language terms, compared case-insensitively with ``*`` wildcards;
+- eval expressions (``eval`` and ``where``): an ordinary expression language;
+- commands, one node per modelled command, and ``GenericCommand`` holding the
+  verbatim arguments of any other command so nothing is ever dropped.
+
+Nodes are frozen and use tuples, so two parses of the same text compare equal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any, Union
+
+# --------------------------------------------------------------------------
+# search expressions
+
+
+@dataclass(frozen=True)
+class Value:
+    """A literal in a search: its text (escapes decoded) and whether it was quoted."""
+
+    text: str
+    quoted: bool = False
+
+
+@dataclass(frozen=True)
+class Term:
+    """A bare keyword or phrase matched against the raw event."""
+
+    value: Value
+
+
+@dataclass(frozen=True)
+class Compare:
+    """``field OP value`` with OP one of ``= != < > <= >=``."""
+
+    field: str
+    op: str
+    value: Value
+
+
+@dataclass(frozen=True)
+class InList:
+    """``field IN (v1, v2, ...)``: an OR of ``field=v`` terms."""
+
+    field: str
+    values: tuple[Value, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: SearchExpr
+
+
+@dataclass(frozen=True)
+class And:
+    operands: tuple[SearchExpr, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    operands: tuple[SearchExpr, ...]
+
+
+@dataclass(frozen=True)
+class Subsearch:
+    """``[ ... ]``: a nested pipeline whose results become search terms."""
+
+    pipeline: Pipeline
+
+
+SearchExpr = Union[Term, Compare, InList, Not, And, Or, Subsearch]
+
+# --------------------------------------------------------------------------
+# eval expressions
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    quoted: bool = False  # written as 'name'
+
+
+@dataclass(frozen=True)
+class Str:
+    value: str
+
+
+@dataclass(frozen=True)
+class Num:
+    text: str  # kept as written so printing is exact
+
+
+@dataclass(frozen=True)
+class Bool:
+    value: bool
+
+
+@dataclass(frozen=True)
+class Null:
+    pass
+
+
+@dataclass(frozen=True)
+class Call:
+    name: str
+    args: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Binary:
+    """Binary operator; logical ops are lower-case words (``and``, ``or``, ``xor``, ``like``)."""
+
+    op: str
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True)
+class Unary:
+    op: str  # "not" or "-"
+    operand: Expr
+
+
+@dataclass(frozen=True)
+class InExpr:
+    operand: Expr
+    values: tuple[Expr, ...]
+
+
+Expr = Union[Field, Str, Num, Bool, Null, Call, Binary, Unary, InExpr]
+
+# --------------------------------------------------------------------------
+# commands
+
+
+@dataclass(frozen=True)
+class Option:
+    """``key=value`` command option."""
+
+    key: str
+    value: Value
+
+
+@dataclass(frozen=True)
+class Aggregation:
+    """``func(arg) as alias``; ``arg`` is a field, an ``eval(...)`` call, or absent."""
+
+    func: str
+    arg: Field | Call | None = None
+    alias: str | None = None
+
+
+@dataclass(frozen=True)
+class SearchCommand:
+    """The leading search or an explicit ``| search``."""
+
+    expr: SearchExpr | None
+    explicit: bool = True  # False for the implicit search that starts a query
+
+
+@dataclass(frozen=True)
+class WhereCommand:
+    expr: Expr
+
+
+@dataclass(frozen=True)
+class Assignment:
+    field: str
+    expr: Expr
+
+
+@dataclass(frozen=True)
+class EvalCommand:
+    assignments: tuple[Assignment, ...]
+
+
+@dataclass(frozen=True)
+class StatsCommand:
+    """stats, eventstats and streamstats share one shape."""
+
+    name: str
+    options: tuple[Option, ...]
+    aggregations: tuple[Aggregation, ...]
+    by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TstatsCommand:
+    options: tuple[Option, ...]
+    aggregations: tuple[Aggregation, ...]
+    datamodel: str | None = None  # e.g. "Endpoint.Processes"
+    where: SearchExpr | None = None
+    by: tuple[str, ...] = ()
+    by_options: tuple[Option, ...] = ()  # e.g. span=1h after the by fields
+
+
+@dataclass(frozen=True)
+class RenameCommand:
+    pairs: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class FillnullCommand:
+    value: Value | None
+    fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Conversion:
+    func: str
+    field: str
+    alias: str | None = None
+
+
+@dataclass(frozen=True)
+class ConvertCommand:
+    options: tuple[Option, ...]
+    conversions: tuple[Conversion, ...]
+
+
+@dataclass(frozen=True)
+class FieldListCommand:
+    """``table`` and ``fields``; ``mode`` is "+" or "-" for ``fields``."""
+
+    name: str
+    fields: tuple[str, ...]
+    mode: str = ""
+
+
+@dataclass(frozen=True)
+class GenericCommand:
+    """Any command not modelled yet: its arguments kept verbatim."""
+
+    name: str
+    args: str
+
+
+Command = Union[
+    SearchCommand,
+    WhereCommand,
+    EvalCommand,
+    StatsCommand,
+    TstatsCommand,
+    RenameCommand,
+    FillnullCommand,
+    ConvertCommand,
+    FieldListCommand,
+    GenericCommand,
+]
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    commands: tuple[Command, ...] = field(default_factory=tuple)
+
+
+# --------------------------------------------------------------------------
+
+
+def to_json(node: Any) -> Any:
+    """A JSON-ready view of a node: ``{"type": ClassName, field: ...}``."""
+    if is_dataclass(node) and not isinstance(node, type):
+        out: dict[str, Any] = {"type": type(node).__name__}
+        for f in fields(node):
+            out[f.name] = to_json(getattr(node, f.name))
+        return out
+    if isinstance(node, tuple | list):
+        return [to_json(x) for x in node]
+    return node
