@@ -1,0 +1,280 @@
+"""The ``translate`` command. Parses arguments, calls :mod:`translator.workflow`, prints.
+
+Exit codes: 0 success; 1 something the user asked for failed (a conversion
+error, a target failing); 2 bad usage or unreadable input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from translator import __version__
+from translator.content import Content, find_content_root, iter_detection_files, load_content, load_detection
+from translator.emit import targets as tg
+from translator.emit.writer import write_atomic
+from translator.errors import TranslatorError
+from translator.spl.ast import to_json
+from translator.spl.printer import print_pipeline
+from translator.workflow import ConvertOptions, DetectionResult, convert_many, convert_query, expand_and_parse, report
+
+COMMANDS = ("convert", "parse", "targets", "demo")
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad arguments or unreadable input: one line on stderr, exit 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="translate",
+        description="Translate Splunk ESCU detections into Sigma rules and SIEM queries.",
+        epilog="Shorthand: `translate PATH... --to TARGET` is `translate convert PATH... --to TARGET`.",
+    )
+    p.add_argument("--version", action="version", version=f"translator {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    c = sub.add_parser("convert", help="convert detections (or --spl QUERY) to Sigma and target queries")
+    c.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="detection YAML, folder, or content root")
+    c.add_argument("--spl", help="convert a bare SPL query instead of ESCU files")
+    _add_output_options(c)
+
+    pa = sub.add_parser("parse", help="parse (and macro-expand) SPL; print the AST")
+    pa.add_argument("paths", nargs="*", type=Path, metavar="PATH")
+    pa.add_argument("--spl", help="parse a bare SPL query")
+    pa.add_argument("--content", type=Path, help="content root for macros (default: found from PATH)")
+    pa.add_argument("--json", action="store_true", help="print the AST as JSON")
+
+    sub.add_parser("targets", help="list output targets, their formats and default pipelines")
+
+    d = sub.add_parser("demo", help="run the bundled example end to end")
+    d.add_argument("--rules-out", type=Path, default=Path("sigma_rules"))
+    d.add_argument("--out", type=Path, default=Path("outputs"))
+    return p
+
+
+def _add_output_options(c: argparse.ArgumentParser) -> None:
+    c.add_argument("--content", type=Path, help="content root for macros (default: found from PATH)")
+    c.add_argument("--to", action="append", default=[], metavar="TARGET", help="target (repeatable; elastic, all)")
+    c.add_argument("--pipeline", action="append", default=[], metavar="P", help="pySigma pipeline (replaces defaults)")
+    c.add_argument("--format", default="default", help="backend output format (default: default)")
+    c.add_argument("--rules-out", type=Path, default=Path("sigma_rules"), help="folder for Sigma rules")
+    c.add_argument("--out", type=Path, default=Path("outputs"), help="folder for target queries")
+    c.add_argument("--report", type=Path, help="write the JSON report here")
+    c.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and not args_list[0].startswith("-") and args_list[0] not in COMMANDS:
+        args_list.insert(0, "convert")  # `translate PATH --to X` shorthand
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    try:
+        if args.command == "convert":
+            return cmd_convert(args)
+        if args.command == "parse":
+            return cmd_parse(args)
+        if args.command == "targets":
+            return cmd_targets()
+        if args.command == "demo":
+            return cmd_demo(args)
+        parser.print_help()
+        return EXIT_USAGE
+    except (UsageError, TranslatorError) as exc:
+        print(f"translate: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("translate: interrupted", file=sys.stderr)
+        return 130
+
+
+# -- inputs ------------------------------------------------------------------------
+
+
+def collect_inputs(paths: list[Path]) -> list[tuple[Path, Path]]:
+    """(detection file, output path relative to the output folders) for each PATH."""
+    if not paths:
+        raise UsageError("no PATH given (a detection YAML, a folder of them, or a content root)")
+    items: list[tuple[Path, Path]] = []
+    for path in paths:
+        if not path.exists():
+            raise UsageError(f"{path}: no such file or directory")
+        if path.is_file():
+            items.append((path, Path(path.name)))
+            continue
+        base = path / "detections" if (path / "detections").is_dir() else path
+        found = [(f, f.relative_to(base)) for f in iter_detection_files(path)]
+        if not found:
+            raise UsageError(f"{path}: no detection files (*.yml) found")
+        items.extend(found)
+    return items
+
+
+def content_loader(explicit: Path | None):  # type: ignore[no-untyped-def]
+    """Content for each detection: --content, or the root found above the file."""
+    if explicit is not None:
+        if not (explicit / "macros").is_dir():
+            raise UsageError(f"{explicit}: not a content root (no macros/ folder)")
+        fixed = load_content(explicit)
+        return lambda _path: fixed
+
+    @cache
+    def for_root(root: Path | None) -> Content:
+        return load_content(root)
+
+    return lambda path: for_root(find_content_root(path))
+
+
+# -- convert -------------------------------------------------------------------------
+
+
+def _options(args: argparse.Namespace) -> ConvertOptions:
+    targets = tg.resolve_targets(args.to)
+    for name in targets:  # fail fast on a bad pipeline or format, before any work
+        tg.Target(name, tuple(args.pipeline or tg.default_pipelines(name, "windows")), args.format).backend()
+    return ConvertOptions(targets, list(args.pipeline), args.format, args.rules_out, args.out)
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    opts = _options(args)
+    if args.spl is not None:
+        if args.paths:
+            raise UsageError("give either PATH or --spl, not both")
+        content = content_loader(args.content)(Path.cwd()) if args.content else Content(None)
+        res = convert_query(args.spl, content, opts)
+        if not res.loaded:
+            raise UsageError(res.reasons[0])
+        results = [res]
+        if res.rule_yaml:
+            print(res.rule_yaml, end="")
+        for name, q in res.queries.items():
+            print(f"# {name}\n{q}")
+    else:
+        items = collect_inputs(args.paths)
+        results = convert_many(items, content_loader(args.content), opts, progress=_progress(len(items)))
+    if args.report:
+        write_atomic(args.report, json.dumps(report(results), indent=2) + "\n")
+    if args.spl is None:
+        _print_results(results, quiet=args.quiet or len(results) > 25)
+    if args.report:
+        print(f"report: {args.report}")
+    return exit_code(results)
+
+
+def exit_code(results: list[DetectionResult]) -> int:
+    if results and all(not r.loaded for r in results):
+        return EXIT_USAGE
+    if any(r.status == "error" or r.target_errors for r in results):
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _progress(total: int):  # type: ignore[no-untyped-def]
+    if total < 20 or not sys.stderr.isatty():
+        return None
+
+    def show(i: int, n: int) -> None:
+        end = "\n" if i == n else ""
+        print(f"\rconverting {i}/{n}", end=end, file=sys.stderr, flush=True)
+
+    return show
+
+
+def _print_results(results: list[DetectionResult], quiet: bool) -> None:
+    for r in results:
+        if quiet and r.status in ("exact",) and not r.target_errors:
+            continue
+        if not r.loaded:
+            print(f"error  {r.reasons[0]}", file=sys.stderr)
+            continue
+        print(f"{r.status:<11} {r.file}")
+        for reason in r.reasons:
+            print(f"            - {reason}")
+        if not quiet:
+            if r.sigma:
+                print(f"            sigma: {r.sigma}")
+            for name, path in r.outputs.items():
+                print(f"            {name}: {path}")
+        for name, err in r.target_errors.items():
+            print(f"            {name} FAILED: {err}")
+    s = report(results)["summary"]
+    print(
+        f"{s['total']} detection(s): {s['exact']} exact, {s['partial']} partial, "
+        f"{s['unsupported']} unsupported, {s['error']} error"
+    )
+
+
+# -- parse ---------------------------------------------------------------------------
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    if args.spl is not None:
+        content = content_loader(args.content)(Path.cwd()) if args.content else Content(None)
+        pipeline = expand_and_parse(args.spl, content, "query")
+        print(json.dumps(to_json(pipeline), indent=2) if args.json else print_pipeline(pipeline))
+        return EXIT_OK
+    items = collect_inputs(args.paths)
+    loader = content_loader(args.content)
+    failed = 0
+    for path, _rel in items:
+        record: dict[str, object] = {"file": str(path), "ok": True, "error": None, "ast": None}
+        try:
+            det = load_detection(path)
+            record["ast"] = to_json(expand_and_parse(det.search, loader(path), path.name))
+        except TranslatorError as exc:
+            record.update(ok=False, error=str(exc))
+            failed += 1
+        print(json.dumps(record))
+    if failed == len(items):
+        return EXIT_USAGE
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+# -- targets and demo ------------------------------------------------------------------
+
+
+def cmd_targets() -> int:
+    aliases = tg.load_table("targets")["aliases"]
+    for name in tg.backend_names():
+        cls = tg.plugins().backends[name]
+        defaults = tg.load_table("targets")["targets"].get(name, {}).get("pipelines", {})
+        pipes = "; ".join(f"{k}: {', '.join(v)}" for k, v in defaults.items()) or "none"
+        print(f"{name:<12} formats: {', '.join(cls.formats)}")
+        print(f"{'':<12} default pipelines: {pipes}")
+    for alias, members in aliases.items():
+        print(f"{alias:<12} alias for: {', '.join(members)}")
+    print(f"{'all':<12} every target above")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The bundled example, end to end, from files inside the package."""
+    root = resources.files("translator") / "examples"
+    with resources.as_file(root) as example_root:
+        detection = example_root / "detections" / "endpoint" / "interactive_session_on_remote_endpoint_with_powershell.yml"
+        opts = ConvertOptions(tg.resolve_targets(["splunk", "elastic"]), rules_out=args.rules_out, out=args.out)
+        print(f"example: {detection.name} (bundled with translator)")
+        results = convert_many([(detection, Path(detection.name))], content_loader(example_root), opts)
+    res = results[0]
+    print(f"status: {res.status}")
+    for reason in res.reasons:
+        print(f"  - {reason}")
+    if res.rule_yaml:
+        print(f"\nSigma rule -> {res.sigma}\n")
+        print(res.rule_yaml)
+    for name, query in res.queries.items():
+        print(f"{name} -> {res.outputs.get(name)}\n  {query}\n")
+    for name, err in res.target_errors.items():
+        print(f"{name} FAILED: {err}")
+    return exit_code(results)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

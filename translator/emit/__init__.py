@@ -1,0 +1,1 @@
+"""Emission: pySigma backends as targets, and output writing."""

@@ -1,0 +1,1 @@
+"""SPL AST -> Sigma: logsource inference, field mapping, detection, metadata."""

@@ -1,0 +1,298 @@
+"""Search expression -> Sigma detection (named selections and a condition).
+
+Two steps, each a pure function:
+1. ``lower`` turns the SPL search tree into a small boolean IR of Sigma
+   detection items, applying Splunk's semantics (``!=`` needs the field,
+   wildcards become contains/startswith/endswith, numeric comparisons become
+   gt/gte/lt/lte). A term that cannot be expressed is replaced by the constant
+   that makes the rule *broader* given its polarity (TRUE outside a NOT, FALSE
+   inside one), and a reason is recorded.
+2. ``emit`` groups items into selections the way a person writes Sigma: ANDed
+   items share one map, ORed values of one field share one list, and
+   same-field ANDed values become ``|all``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from translator.spl import ast
+from translator.spl.printer import print_search
+
+# --------------------------------------------------------------------------
+# IR
+
+
+@dataclass(frozen=True)
+class Item:
+    """One detection item: ``field|mods: values`` (values ORed unless ``all``)."""
+
+    field: str | None  # None: a keyword (full-text) item
+    modifiers: tuple[str, ...]
+    values: tuple[Any, ...]
+
+    @property
+    def key(self) -> str:
+        return "|".join((self.field or "", *self.modifiers))
+
+
+@dataclass(frozen=True)
+class SAnd:
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class SOr:
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class SNot:
+    child: Node
+
+
+@dataclass(frozen=True)
+class Const:
+    value: bool
+
+
+TRUE, FALSE = Const(True), Const(False)
+Node = Union[Item, SAnd, SOr, SNot, Const]
+
+# fields that describe where an event was stored, not what it says
+_STORAGE_FIELDS = {"index", "source", "sourcetype", "eventtype", "splunk_server"}
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+_INT = re.compile(r"^(0|-?[1-9]\d*)$")
+
+
+# --------------------------------------------------------------------------
+# values
+
+
+def sigma_escape(text: str) -> str:
+    """Escape a literal for a Sigma string: ``*`` and ``?`` are wildcards there,
+    and a backslash before a wildcard or another backslash is an escape."""
+    out: list[str] = []
+    for i, c in enumerate(text):
+        if c in "*?":
+            out.append("\\" + c)
+        elif c == "\\" and (i + 1 == len(text) or text[i + 1] in "*?\\"):
+            out.append("\\\\")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def sigma_pattern(text: str) -> str:
+    """SPL text with ``*`` wildcards -> Sigma string keeping those wildcards."""
+    return "*".join(sigma_escape(part) for part in text.split("*"))
+
+
+def wildcard_value(text: str) -> tuple[tuple[str, ...], Any]:
+    """SPL value (``*`` = any run of characters) -> (modifiers, Sigma value)."""
+    if _INT.match(text) and len(text) < 16:
+        return (), int(text)
+    inner = text.strip("*")
+    if not inner or "*" in inner:
+        return (), sigma_pattern(text)
+    lead, trail = text.startswith("*"), text.endswith("*")
+    if lead and trail:
+        return ("contains",), sigma_escape(inner)
+    if trail:
+        return ("startswith",), sigma_escape(inner)
+    if lead:
+        return ("endswith",), sigma_escape(inner)
+    return (), sigma_escape(text)
+
+
+# --------------------------------------------------------------------------
+# lowering
+
+
+@dataclass
+class Lowering:
+    """Context for :func:`lower`: field naming and the reasons collected."""
+
+    field_name: Callable[[str], str] = lambda f: f
+    reasons: list[str] = field(default_factory=list)
+
+    def drop(self, expr: ast.SearchExpr, negated: bool, why: str) -> Const:
+        self.reasons.append(f"`{print_search(expr)}` not carried over: {why}; the rule is broader")
+        return FALSE if negated else TRUE
+
+
+def lower(expr: ast.SearchExpr, ctx: Lowering, negated: bool = False) -> Node:
+    if isinstance(expr, ast.And):
+        return make_and([lower(x, ctx, negated) for x in expr.operands])
+    if isinstance(expr, ast.Or):
+        return make_or([lower(x, ctx, negated) for x in expr.operands])
+    if isinstance(expr, ast.Not):
+        return make_not(lower(expr.operand, ctx, not negated))
+    if isinstance(expr, ast.Compare | ast.InList) and expr.field.lower() in _STORAGE_FIELDS:
+        return ctx.drop(expr, negated, f"Sigma events have no {expr.field.lower()}")
+    if isinstance(expr, ast.Compare):
+        return _lower_compare(expr, ctx, negated)
+    if isinstance(expr, ast.InList):
+        return make_or([_equals(ctx.field_name(expr.field), v.text) for v in expr.values])
+    if isinstance(expr, ast.Term):
+        if expr.value.text and set(expr.value.text) == {"*"}:
+            return TRUE
+        ctx.reasons.append(
+            f"keyword `{print_search(expr)}` becomes a full-text substring match "
+            "(Splunk matches whole terms), which is broader"
+        )
+        return Item(None, (), (sigma_pattern(f"*{expr.value.text.strip('*')}*"),))
+    if isinstance(expr, ast.Subsearch):
+        return ctx.drop(expr, negated, "subsearch results are not known when converting")
+    raise TypeError(f"not a search expression: {expr!r}")
+
+
+def _equals(field_name: str, text: str) -> Item:
+    mods, value = wildcard_value(text)
+    return Item(field_name, mods, (value,))
+
+
+def _lower_compare(expr: ast.Compare, ctx: Lowering, negated: bool) -> Node:
+    name = ctx.field_name(expr.field)
+    if expr.op == "=":
+        return _equals(name, expr.value.text)
+    if expr.op == "!=":
+        # Splunk: f!=v needs f present, unlike NOT f=v
+        return make_and([Item(name, ("exists",), (True,)), make_not(_equals(name, expr.value.text))])
+    mod = {"<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}[expr.op]
+    if _NUMBER.match(expr.value.text):
+        num = float(expr.value.text) if "." in expr.value.text else int(expr.value.text)
+        return Item(name, (mod,), (num,))
+    return ctx.drop(expr, negated, "Sigma compares only numbers with < and >")
+
+
+def make_and(children: list[Node]) -> Node:
+    flat: list[Node] = []
+    for c in children:
+        if c == TRUE:
+            continue
+        if c == FALSE:
+            return FALSE
+        flat.extend(c.children if isinstance(c, SAnd) else [c])
+    if not flat:
+        return TRUE
+    return flat[0] if len(flat) == 1 else SAnd(tuple(flat))
+
+
+def make_or(children: list[Node]) -> Node:
+    flat: list[Node] = []
+    for c in children:
+        if c == FALSE:
+            continue
+        if c == TRUE:
+            return TRUE
+        flat.extend(c.children if isinstance(c, SOr) else [c])
+    if not flat:
+        return FALSE
+    return flat[0] if len(flat) == 1 else SOr(tuple(flat))
+
+
+def make_not(child: Node) -> Node:
+    if isinstance(child, Const):
+        return Const(not child.value)
+    if isinstance(child, SNot):
+        return child.child
+    return SNot(child)
+
+
+# --------------------------------------------------------------------------
+# emission
+
+
+@dataclass
+class Emitter:
+    detection: dict[str, Any] = field(default_factory=dict)
+
+    def _new(self, body: Any, negated: bool, keyword: bool) -> str:
+        base = "keywords" if keyword else ("filter" if negated else "selection")
+        name, n = base, 1
+        while name in self.detection:
+            n += 1
+            name = f"{base}_{n}"
+        self.detection[name] = body
+        return name
+
+    def condition(self, node: Node, negated: bool = False) -> tuple[str, int]:
+        """(condition text, precedence: 1 or, 2 and, 3 not/atom)."""
+        if isinstance(node, Item) and node.field is None:
+            return self.keywords(node, negated), 3
+        if isinstance(node, SNot):
+            text, prec = self.condition(node.child, not negated)
+            return f"not {text if prec == 3 else f'({text})'}", 3
+        if isinstance(node, Item | SAnd):
+            children = node.children if isinstance(node, SAnd) else (node,)
+            items = [c for c in children if _field_item(c)]
+            parts = self._selections_for_and(items, negated) if items else []
+            for c in children:
+                if not _field_item(c):
+                    text, prec = self.condition(c, negated)
+                    parts.append(text if prec >= 2 else f"({text})")
+            return " and ".join(parts), 2 if len(parts) > 1 else 3
+        if isinstance(node, SOr):
+            items = [c for c in node.children if _field_item(c)]
+            parts = [self._selection_for_or(items, negated)] if items else []
+            parts += [self.condition(c, negated)[0] for c in node.children if not _field_item(c)]
+            return " or ".join(parts), 1 if len(parts) > 1 else 3
+        raise TypeError(f"cannot emit {node!r}")
+
+    def _selections_for_and(self, items: list[Item], negated: bool) -> list[str]:
+        """ANDed field items: one map per group of keys that can share it."""
+        maps: list[dict[str, Any]] = []
+        for item in items:
+            if not any(_merge_and(m, item) for m in maps):
+                maps.append({})
+                _merge_and(maps[-1], item)
+        return [self._new(m, negated, keyword=False) for m in maps]
+
+    def _selection_for_or(self, items: list[Item], negated: bool) -> str:
+        """ORed field items: same key -> one value list; different keys -> a list of maps."""
+        groups: dict[str, list[Any]] = {}
+        for item in items:
+            groups.setdefault(item.key, []).extend(item.values)
+        entries = [{key: values[0] if len(values) == 1 else values} for key, values in groups.items()]
+        return self._new(entries[0] if len(entries) == 1 else entries, negated, keyword=False)
+
+    def keywords(self, item: Item, negated: bool) -> str:
+        return self._new(list(item.values), negated, keyword=True)
+
+
+def _field_item(node: Node) -> bool:
+    return isinstance(node, Item) and node.field is not None
+
+
+_NO_ALL = ("exists", "gt", "gte", "lt", "lte")
+
+
+def _merge_and(m: dict[str, Any], item: Item) -> bool:
+    """Add ``item`` to map ``m`` if it can share it; same-key single values become ``|all``."""
+    key, all_key = item.key, f"{item.key}|all"
+    if key not in m and all_key not in m:
+        m[key] = item.values[0] if len(item.values) == 1 else list(item.values)
+        return True
+    if len(item.values) != 1 or (item.modifiers and item.modifiers[-1] in _NO_ALL):
+        return False
+    if all_key in m:
+        m[all_key].append(item.values[0])
+        return True
+    if isinstance(m[key], list):
+        return False
+    m[all_key] = [m.pop(key), item.values[0]]
+    return True
+
+
+def build_detection(node: Node) -> dict[str, Any]:
+    """IR -> Sigma ``detection`` mapping with its ``condition``."""
+    if isinstance(node, Const):
+        raise ValueError("a constant condition has no Sigma detection")
+    em = Emitter()
+    text, _ = em.condition(node)
+    em.detection["condition"] = text
+    return em.detection

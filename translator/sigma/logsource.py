@@ -1,0 +1,146 @@
+"""Logsource inference for raw-event searches, driven by ``data/logsources.yml``.
+
+The leading search's top-level conjuncts are read for ``source``,
+``sourcetype``, ``eventtype`` and ``index`` terms (as the data-source macros
+expand to) and for ``EventCode``. Terms that the inferred logsource implies are
+consumed, so the detection does not repeat them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any
+
+from translator.data import load_table
+from translator.spl import ast
+
+SOURCE_FIELDS = ("source", "sourcetype", "eventtype")
+EVENT_CODE_FIELDS = ("EventCode", "EventID")
+
+
+@dataclass
+class LogsourceResult:
+    logsource: dict[str, str]
+    remaining: list[ast.SearchExpr]  # conjuncts left for the detection
+    reasons: list[str] = field(default_factory=list)  # what was dropped and why (broader)
+    notes: list[str] = field(default_factory=list)  # how it was inferred (no loss)
+
+
+def conjuncts(expr: ast.SearchExpr | None) -> list[ast.SearchExpr]:
+    if expr is None:
+        return []
+    return list(expr.operands) if isinstance(expr, ast.And) else [expr]
+
+
+def _alternatives(expr: ast.SearchExpr, fields: tuple[str, ...]) -> list[tuple[str, str]] | None:
+    """(field, value) pairs when ``expr`` is an OR of ``field=value`` terms on ``fields``."""
+    if isinstance(expr, ast.Compare) and expr.op == "=" and expr.field.lower() in {f.lower() for f in fields}:
+        return [(expr.field.lower(), expr.value.text)]
+    if isinstance(expr, ast.InList) and expr.field.lower() in {f.lower() for f in fields}:
+        return [(expr.field.lower(), v.text) for v in expr.values]
+    if isinstance(expr, ast.Or):
+        out: list[tuple[str, str]] = []
+        for op in expr.operands:
+            alts = _alternatives(op, fields)
+            if alts is None:
+                return None
+            out.extend(alts)
+        return out
+    return None
+
+
+def source_logsource(field_name: str, value: str) -> dict[str, str] | None:
+    """The logsource one ``source=``/``sourcetype=`` value names, if the table knows it."""
+    table = load_table("logsources")
+    low = value.lower()
+    if field_name in ("source", "sourcetype"):
+        for prefix in table["windows_source_prefixes"]:
+            if low.startswith(prefix.lower()):
+                channel = value[len(prefix) :].lower()
+                matches = [
+                    ls for name, ls in table["windows_channels"].items() if fnmatchcase(name.lower(), channel)
+                ]
+                return dict(matches[0]) if matches and _same(matches) else None
+        platform = table["platform_sourcetypes"].get(low)
+        if platform:
+            return dict(platform)
+    return None
+
+
+def _event_codes(expr: ast.SearchExpr) -> list[int] | None:
+    alts = _alternatives(expr, EVENT_CODE_FIELDS)
+    if alts is None or not all(v.isdigit() for _, v in alts):
+        return None
+    return sorted({int(v) for _, v in alts})
+
+
+def category_for(service: str, codes: list[int]) -> str | None:
+    for row in load_table("logsources")["categories"]:
+        if row["service"] == service and sorted(row["event_codes"]) == codes:
+            return str(row["category"])
+    return None
+
+
+def infer(expr: ast.SearchExpr | None) -> LogsourceResult:
+    result = LogsourceResult({}, [])
+    found: list[dict[str, str]] = []
+    rest: list[ast.SearchExpr] = []
+    for c in conjuncts(expr):
+        if isinstance(c, ast.Compare) and c.field.lower() == "index" and c.op == "=":
+            if c.value.text != "*":
+                result.reasons.append(
+                    f"index={c.value.text} not carried over: Sigma has no index (the rule matches any index)"
+                )
+            continue
+        alts = _alternatives(c, SOURCE_FIELDS)
+        if alts is None:
+            rest.append(c)
+            continue
+        resolved = [source_logsource(f, v) for f, v in alts]
+        if all(r is not None for r in resolved) and _same(resolved):
+            found.append(resolved[0])  # type: ignore[arg-type]
+            values = ", ".join(f"{f}={v}" for f, v in alts)
+            result.notes.append(f"logsource from {values}")
+        else:
+            unknown = ", ".join(f"{f}={v}" for (f, v), r in zip(alts, resolved, strict=True) if r is None)
+            result.reasons.append(
+                f"data source term(s) not carried over ({unknown or 'they name different logsources'}): "
+                "the rule is not restricted to that source"
+            )
+    logsource: dict[str, str] = {}
+    for ls in found:
+        logsource.update({k: v for k, v in ls.items() if k not in logsource})
+    service = logsource.get("service")
+    if service:
+        for i, c in enumerate(rest):
+            codes = _event_codes(c)
+            if codes is None:
+                continue
+            category = category_for(service, codes)
+            if category:
+                logsource = {"product": logsource["product"], "category": category}
+                result.notes.append(f"category {category} from {service} event code(s) {codes}")
+                del rest[i]
+                break
+    result.logsource = logsource
+    result.remaining = rest
+    return result
+
+
+def _same(items: list[Any]) -> bool:
+    return all(x == items[0] for x in items)
+
+
+def always_present(logsource: dict[str, str]) -> set[str]:
+    """Fields every event of ``logsource`` has (see ``always_present`` in the table)."""
+    table = load_table("logsources")["always_present"]
+    product = logsource.get("product", "")
+    keys = [product]
+    for k in ("service", "category"):
+        if k in logsource:
+            keys.append(f"{product}/{logsource[k]}")
+    out: set[str] = set()
+    for k in keys:
+        out.update(table.get(k, []))
+    return out

@@ -1,0 +1,88 @@
+"""ESCU detection metadata -> Sigma rule metadata, driven by data tables."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from translator.content import Detection
+from translator.data import load_table
+
+_TECHNIQUE = re.compile(r"^T\d{4}(\.\d{3})?$", re.IGNORECASE)
+
+
+def attack_tags(technique_ids: list[str]) -> list[str]:
+    """Sigma ATT&CK tags: tactics first (from the local table), then techniques."""
+    table = load_table("attack")["techniques"]
+    tactics: list[str] = []
+    techniques: list[str] = []
+    for raw in technique_ids:
+        tid = str(raw).strip().upper()
+        if not _TECHNIQUE.match(tid):
+            continue
+        for tactic in table.get(tid.split(".")[0], []):
+            if f"attack.{tactic}" not in tactics:
+                tactics.append(f"attack.{tactic}")
+        tag = f"attack.{tid.lower()}"
+        if tag not in techniques:
+            techniques.append(tag)
+    return tactics + techniques
+
+
+def risk_score(det: Detection) -> float | None:
+    tags = det.tags
+    if isinstance(tags.get("risk_score"), int | float):
+        return float(tags["risk_score"])
+    rba = det.raw.get("rba")
+    if isinstance(rba, dict):
+        scores = [o.get("score") for o in rba.get("risk_objects") or [] if isinstance(o, dict)]
+        nums = [float(s) for s in scores if isinstance(s, int | float)]
+        if nums:
+            return max(nums)
+    impact, confidence = tags.get("impact"), tags.get("confidence")
+    if isinstance(impact, int | float) and isinstance(confidence, int | float):
+        return impact * confidence / 100
+    return None
+
+
+def level(det: Detection) -> str:
+    table = load_table("metadata")
+    score = risk_score(det)
+    if score is None:
+        return str(table["default_level"])
+    for row in table["levels"]:
+        if score >= row["min"]:
+            return str(row["level"])
+    return str(table["default_level"])
+
+
+def sigma_metadata(det: Detection) -> tuple[dict[str, Any], list[str]]:
+    """(metadata keys in Sigma's conventional order, notes on anything left out)."""
+    raw = det.raw
+    notes: list[str] = []
+    meta: dict[str, Any] = {"title": det.name}
+    try:
+        meta["id"] = str(uuid.UUID(det.id))
+    except ValueError:
+        notes.append(f"id {det.id!r} is not a UUID; the Sigma rule has no id")
+    status = load_table("metadata")["status"].get(det.status)
+    if status:
+        meta["status"] = status
+    if isinstance(raw.get("description"), str):
+        meta["description"] = raw["description"].strip()
+    refs = raw.get("references")
+    if isinstance(refs, list) and refs:
+        meta["references"] = [str(r) for r in refs]
+    if isinstance(raw.get("author"), str):
+        meta["author"] = raw["author"]
+    if raw.get("date"):
+        meta["date"] = str(raw["date"]).replace("/", "-")
+    tags = attack_tags(list(det.tags.get("mitre_attack_id") or []))
+    if tags:
+        meta["tags"] = tags
+    fps = raw.get("known_false_positives")
+    if isinstance(fps, str) and fps.strip():
+        meta["falsepositives"] = [fps.strip()]
+    meta["level"] = level(det)
+    return meta, notes

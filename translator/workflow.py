@@ -1,0 +1,169 @@
+"""One detection (or a batch) from ESCU YAML to Sigma rule and queries.
+
+Each step is a pure function from the previous step's result; this module
+strings them together, turns user errors into per-detection statuses, and
+writes files. The CLI only parses arguments and prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sigma.exceptions import SigmaError
+
+from translator.content import Content, Detection, load_detection
+from translator.emit import targets as tg
+from translator.emit.writer import write_atomic
+from translator.errors import TranslatorError
+from translator.sigma.convert import ERROR, RuleDraft, convert_pipeline
+from translator.sigma.metadata import sigma_metadata
+from translator.sigma.rule import assemble, load_rule, to_yaml, validate
+from translator.spl import MacroExpander, ast, parse
+
+STATUSES = ("exact", "partial", "unsupported", "error")
+
+
+@dataclass
+class ConvertOptions:
+    targets: list[str] = field(default_factory=list)
+    pipelines: list[str] = field(default_factory=list)  # replace the defaults when given
+    format: str = "default"
+    rules_out: Path = Path("sigma_rules")
+    out: Path = Path("outputs")
+    write: bool = True
+
+
+@dataclass
+class DetectionResult:
+    file: str
+    id: str = ""
+    name: str = ""
+    status: str = ERROR
+    reasons: list[str] = field(default_factory=list)
+    sigma: str | None = None
+    outputs: dict[str, str] = field(default_factory=dict)
+    target_errors: dict[str, str] = field(default_factory=dict)
+    validation: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    loaded: bool = True  # False when the input itself could not be read
+    rule_yaml: str | None = field(default=None, repr=False)
+    queries: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("loaded", "rule_yaml", "queries"):
+            d.pop(k)
+        return d
+
+
+def expand_and_parse(search: str, content: Content, origin: str) -> ast.Pipeline:
+    expansion = MacroExpander(content.macros).expand(search, origin)
+    return parse(expansion.text, origin, expansion.location)
+
+
+def build_rule(draft: RuleDraft, meta: dict[str, Any]) -> str:
+    assert draft.detection is not None
+    return to_yaml(assemble(meta, draft.logsource, draft.detection, draft.fields))
+
+
+def convert_detection(det: Detection, content: Content, rel: Path, opts: ConvertOptions) -> DetectionResult:
+    res = DetectionResult(str(det.path), det.id, det.name)
+    try:
+        pipeline = expand_and_parse(det.search, content, det.path.name)
+    except TranslatorError as exc:
+        res.reasons.append(f"search: {exc}")
+        return res
+    draft = convert_pipeline(pipeline)
+    res.status, res.reasons, res.notes = draft.status, list(draft.reasons), list(draft.notes)
+    if draft.detection is None:
+        return res
+    meta, meta_notes = sigma_metadata(det)
+    res.notes.extend(meta_notes)
+    _finish(res, build_rule(draft, meta), rel, opts)
+    return res
+
+
+def convert_query(query: str, content: Content, opts: ConvertOptions, title: str = "SPL query") -> DetectionResult:
+    """A bare SPL query (no ESCU YAML): metadata is only a title."""
+    res = DetectionResult("<spl>", "", title)
+    try:
+        pipeline = expand_and_parse(query, content, "query")
+    except TranslatorError as exc:
+        res.reasons.append(str(exc))
+        res.loaded = False
+        return res
+    draft = convert_pipeline(pipeline)
+    res.status, res.reasons, res.notes = draft.status, list(draft.reasons), list(draft.notes)
+    if draft.detection is not None:
+        _finish(res, build_rule(draft, {"title": title, "level": "medium"}), Path("spl_query"), opts)
+    return res
+
+
+def _finish(res: DetectionResult, rule_yaml: str, rel: Path, opts: ConvertOptions) -> None:
+    """Check the rule with pySigma, emit every target, write files."""
+    try:
+        rule = load_rule(rule_yaml)
+    except SigmaError as exc:
+        res.status = ERROR
+        res.reasons.append(f"internal: pySigma rejected the generated rule: {exc}")
+        return
+    res.rule_yaml = rule_yaml
+    res.validation = validate(rule)
+    product = rule.logsource.product or ""
+    if opts.write:
+        sigma_path = opts.rules_out / rel.with_suffix(".yml")
+        write_atomic(sigma_path, rule_yaml)
+        res.sigma = str(sigma_path)
+    for name in opts.targets:
+        target = tg.Target(name, tuple(opts.pipelines or tg.default_pipelines(name, product)), opts.format)
+        try:
+            query = tg.convert(rule_yaml, target)
+        except tg.TargetError:
+            raise
+        except Exception as exc:  # a backend failing on one rule must not stop the batch
+            res.target_errors[name] = f"{type(exc).__name__}: {exc}"
+            continue
+        res.queries[name] = query
+        if opts.write:
+            out_path = opts.out / name / rel.with_suffix("." + tg.extension(name))
+            write_atomic(out_path, query + "\n")
+            res.outputs[name] = str(out_path)
+
+
+def convert_file(
+    path: Path, content: Content, rel: Path, opts: ConvertOptions
+) -> DetectionResult:
+    try:
+        det = load_detection(path)
+    except TranslatorError as exc:
+        return DetectionResult(str(path), reasons=[str(exc)], loaded=False)
+    return convert_detection(det, content, rel, opts)
+
+
+def summary(results: list[DetectionResult]) -> dict[str, int]:
+    counts = {"total": len(results), **{s: 0 for s in STATUSES}}
+    for r in results:
+        counts[r.status] += 1
+    return counts
+
+
+def report(results: list[DetectionResult]) -> dict[str, Any]:
+    return {"summary": summary(results), "detections": [r.to_json() for r in results]}
+
+
+def convert_many(
+    items: list[tuple[Path, Path]],
+    content_for: Callable[[Path], Content],
+    opts: ConvertOptions,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[DetectionResult]:
+    """Convert (file, relative output path) pairs in order; never stops at a bad file."""
+    results = []
+    for i, (path, rel) in enumerate(items, 1):
+        results.append(convert_file(path, content_for(path), rel, opts))
+        if progress:
+            progress(i, len(items))
+    return results
