@@ -258,7 +258,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """The bundled example, end to end, from files inside the package."""
     root = resources.files("translator") / "examples"
     with resources.as_file(root) as example_root:
-        detection = example_root / "detections" / "endpoint" / "interactive_session_on_remote_endpoint_with_powershell.yml"
+        detection = (
+            example_root / "detections" / "endpoint" / "interactive_session_on_remote_endpoint_with_powershell.yml"
+        )
         opts = ConvertOptions(tg.resolve_targets(["splunk", "elastic"]), rules_out=args.rules_out, out=args.out)
         print(f"example: {detection.name} (bundled with translator)")
         results = convert_many([(detection, Path(detection.name))], content_loader(example_root), opts)

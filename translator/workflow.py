@@ -133,9 +133,7 @@ def _finish(res: DetectionResult, rule_yaml: str, rel: Path, opts: ConvertOption
             res.outputs[name] = str(out_path)
 
 
-def convert_file(
-    path: Path, content: Content, rel: Path, opts: ConvertOptions
-) -> DetectionResult:
+def convert_file(path: Path, content: Content, rel: Path, opts: ConvertOptions) -> DetectionResult:
     try:
         det = load_detection(path)
     except TranslatorError as exc:

@@ -15,10 +15,10 @@ from typing import Any
 import yaml
 
 from translator.errors import ContentError, Location
+from translator.spl.macros import Macro
 
 # libyaml's loader is ~10x faster on the 1,600-file corpus; fall back to pure Python.
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-from translator.spl.macros import Macro
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sigma.conversion.base import Backend
 from sigma.collection import SigmaCollection
+from sigma.conversion.base import Backend
 from sigma.plugins import InstalledSigmaPlugins
 from sigma.processing.pipeline import ProcessingPipeline
 

@@ -14,8 +14,6 @@ from functools import cache
 from typing import Any
 
 from translator.data import load_table
-from translator.spl import ast
-from translator.spl.printer import print_command
 from translator.sigma import logsource as ls
 from translator.sigma.detection import (
     FALSE,
@@ -28,6 +26,8 @@ from translator.sigma.detection import (
     lower,
     make_and,
 )
+from translator.spl import ast
+from translator.spl.printer import print_command
 
 EXACT, PARTIAL, UNSUPPORTED, ERROR = "exact", "partial", "unsupported", "error"
 

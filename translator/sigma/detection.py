@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from translator.spl import ast
 from translator.spl.printer import print_search
@@ -60,7 +60,7 @@ class Const:
 
 
 TRUE, FALSE = Const(True), Const(False)
-Node = Union[Item, SAnd, SOr, SNot, Const]
+Node = Item | SAnd | SOr | SNot | Const
 
 # fields that describe where an event was stored, not what it says
 _STORAGE_FIELDS = {"index", "source", "sourcetype", "eventtype", "splunk_server"}

@@ -58,9 +58,7 @@ def source_logsource(field_name: str, value: str) -> dict[str, str] | None:
         for prefix in table["windows_source_prefixes"]:
             if low.startswith(prefix.lower()):
                 channel = value[len(prefix) :].lower()
-                matches = [
-                    ls for name, ls in table["windows_channels"].items() if fnmatchcase(name.lower(), channel)
-                ]
+                matches = [ls for name, ls in table["windows_channels"].items() if fnmatchcase(name.lower(), channel)]
                 return dict(matches[0]) if matches and _same(matches) else None
         platform = table["platform_sourcetypes"].get(low)
         if platform:

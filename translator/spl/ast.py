@@ -13,7 +13,7 @@ Nodes are frozen and use tuples, so two parses of the same text compare equal.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Any, Union
+from typing import Any
 
 # --------------------------------------------------------------------------
 # search expressions
@@ -73,7 +73,7 @@ class Subsearch:
     pipeline: Pipeline
 
 
-SearchExpr = Union[Term, Compare, InList, Not, And, Or, Subsearch]
+SearchExpr = Term | Compare | InList | Not | And | Or | Subsearch
 
 # --------------------------------------------------------------------------
 # eval expressions
@@ -132,7 +132,7 @@ class InExpr:
     values: tuple[Expr, ...]
 
 
-Expr = Union[Field, Str, Num, Bool, Null, Call, Binary, Unary, InExpr]
+Expr = Field | Str | Num | Bool | Null | Call | Binary | Unary | InExpr
 
 # --------------------------------------------------------------------------
 # commands
@@ -240,18 +240,18 @@ class GenericCommand:
     args: str
 
 
-Command = Union[
-    SearchCommand,
-    WhereCommand,
-    EvalCommand,
-    StatsCommand,
-    TstatsCommand,
-    RenameCommand,
-    FillnullCommand,
-    ConvertCommand,
-    FieldListCommand,
-    GenericCommand,
-]
+Command = (
+    SearchCommand
+    | WhereCommand
+    | EvalCommand
+    | StatsCommand
+    | TstatsCommand
+    | RenameCommand
+    | FillnullCommand
+    | ConvertCommand
+    | FieldListCommand
+    | GenericCommand
+)
 
 
 @dataclass(frozen=True)

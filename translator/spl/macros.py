@@ -148,7 +148,7 @@ class MacroExpander:
             if end < 0:
                 raise MacroError("unbalanced backtick: macro call is never closed", "", where(i))
             call = text[i + 1 : end]
-            name, args = parse_call(call, lambda msg: MacroError(msg, call, where(i)))
+            name, args = parse_call(call, lambda msg, c=call, at=i: MacroError(msg, c, where(at)))
             macro = self.lookup(name, len(args))
             if macro is None:
                 known = sorted(k[1] for k in self.macros if k[0] == name)

@@ -151,12 +151,14 @@ class Parser:
             if close.kind is not Kind.RBRACKET:
                 raise self.error("unbalanced '[': no matching ']'", tok)
             return ast.Subsearch(inner_pipeline)
+        if tok.kind is Kind.WORD and tok.value in ("AND", "OR", "IN"):
+            raise self.error(f"{tok.value} has no term before it", tok)
         if tok.kind in (Kind.WORD, Kind.STRING):
             self.next()
             after = self.peek()
             if after.kind is Kind.OP:
                 return self.comparison(tok)
-            if after.kind is Kind.WORD and after.value.upper() == "IN" and self.peek2().kind is Kind.LPAREN:
+            if after.kind is Kind.WORD and after.value == "IN" and self.peek2().kind is Kind.LPAREN:
                 self.next()
                 return ast.InList(tok.value, self.value_list())
             return ast.Term(ast.Value(tok.value, tok.kind is Kind.STRING))

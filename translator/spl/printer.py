@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from functools import singledispatch
 
+from translator.errors import SPLSyntaxError
 from translator.spl import ast
-from translator.spl.tokens import encode_string, escape
+from translator.spl.tokens import Kind, Lexer, Mode, encode_string, escape
 
-# characters that force quoting of a search-language word or field name
-_SEARCH_SPECIAL = set(' \t\r\n|()[],"=<>!')
 _SEARCH_KEYWORDS = {"AND", "OR", "NOT", "IN"}
 
 
@@ -30,32 +29,41 @@ def print_pipeline(p: ast.Pipeline) -> str:
 
 
 def word(text: str) -> str:
-    """A search-language word, quoted when it would not re-tokenize as one word."""
-    if not text or text in _SEARCH_KEYWORDS or any(c in _SEARCH_SPECIAL for c in text):
-        return encode_string(text)
-    if text.upper() in _SEARCH_KEYWORDS:
-        return encode_string(text)
-    return text
+    """A search-language word (field name, term), quoted when it would not re-read as itself."""
+    return escape(text) if _relexes(text, Mode.SEARCH) and text not in _SEARCH_KEYWORDS else encode_string(text)
 
 
-def value(v: ast.Value) -> str:
-    """A value as it was written: quoted, or as an unquoted word with escapes."""
-    if v.quoted or _breaks_word(v.text):
+def value(v: ast.Value, term: bool = False) -> str:
+    """A value as it was written: quoted, or as an unquoted word with escapes.
+
+    AND/OR/NOT/IN are operators only where a term starts (``term=True``); after
+    ``=`` or inside ``IN (...)`` they are plain values.
+    """
+    mode = Mode.SEARCH if term else Mode.VALUE
+    if v.quoted or not _relexes(v.text, mode) or (term and v.text in _SEARCH_KEYWORDS):
         return encode_string(v.text)
     return escape(v.text)
 
 
-def _breaks_word(text: str) -> bool:
-    if not text or text.upper() in _SEARCH_KEYWORDS or "!=" in text or text[0] == "(":
-        return True
-    if any(c.isspace() or c in "|[],=<>" for c in text):
-        return True
-    return text.count("(") != text.count(")")
+def _relexes(text: str, mode: Mode) -> bool:
+    """True when ``text`` printed unquoted reads back as exactly one word equal to it.
+
+    The printer asks the tokenizer rather than keeping its own list of special
+    characters, so the two cannot drift apart.
+    """
+    candidate = escape(text)
+    if not candidate or candidate[0] == "(":
+        return False
+    try:
+        tok = Lexer(candidate).next(mode)
+    except SPLSyntaxError:
+        return False
+    return tok.kind is Kind.WORD and tok.start == 0 and tok.end == len(candidate) and tok.value == text
 
 
 def print_search(e: ast.SearchExpr) -> str:
     if isinstance(e, ast.Term):
-        return value(e.value)
+        return value(e.value, term=True)
     if isinstance(e, ast.Compare):
         return f"{word(e.field)}{e.op}{value(e.value)}"
     if isinstance(e, ast.InList):
@@ -187,7 +195,8 @@ def _(cmd: ast.WhereCommand) -> str:
 def _(cmd: ast.EvalCommand) -> str:
     parts = []
     for a in cmd.assignments:
-        target = a.field if not _breaks_word(a.field) and "'" not in a.field else encode_string(a.field, "'")
+        plain = _relexes(a.field, Mode.SEARCH) and "'" not in a.field and a.field not in _SEARCH_KEYWORDS
+        target = a.field if plain else encode_string(a.field, "'")
         parts.append(f"{target}={print_expr(a.expr)}")
     return "eval " + ", ".join(parts)
 

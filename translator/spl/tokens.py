@@ -177,7 +177,7 @@ class Lexer:
                 if close > 0:
                     j = close + 1
                     continue
-            if c in _SEARCH_STOP or (c == "!" and text.startswith("!=", j)):
+            if c in _SEARCH_STOP or c.isspace() or (c == "!" and text.startswith("!=", j)):
                 break
             j += 1
         return Token(Kind.WORD, decode_escapes(text[i:j], '"'), i, j, space)

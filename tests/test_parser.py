@@ -1,0 +1,139 @@
+"""Tokenizer, parser and printer: Splunk's two precedences, commands, errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from translator.errors import SPLSyntaxError
+from translator.spl import ast, parse, print_pipeline
+from translator.spl.ast import And, Compare, InList, Not, Or, Term, Value
+
+
+def base(query: str) -> ast.SearchExpr:
+    first = parse(query).commands[0]
+    assert isinstance(first, ast.SearchCommand)
+    assert first.expr is not None
+    return first.expr
+
+
+def cmp(f: str, v: str, op: str = "=", quoted: bool = False) -> Compare:
+    return Compare(f, op, Value(v, quoted))
+
+
+def test_search_or_binds_tighter_than_and() -> None:
+    # a OR b c  ==  (a OR b) AND c
+    assert base("a=1 OR b=2 c=3") == And((Or((cmp("a", "1"), cmp("b", "2"))), cmp("c", "3")))
+    # explicit AND is the same lowest level
+    assert base("a=1 OR b=2 AND c=3") == And((Or((cmp("a", "1"), cmp("b", "2"))), cmp("c", "3")))
+
+
+def test_search_not_binds_tightest() -> None:
+    assert base("NOT a=1 OR b=2") == Or((Not(cmp("a", "1")), cmp("b", "2")))
+    assert base("NOT (a=1 OR b=2)") == Not(Or((cmp("a", "1"), cmp("b", "2"))))
+
+
+def test_lowercase_or_is_a_term() -> None:
+    assert base("a or b") == And((Term(Value("a")), Term(Value("or")), Term(Value("b"))))
+
+
+def test_where_uses_usual_precedence() -> None:
+    cmd = parse("| where a=1 OR b=2 AND NOT c=3").commands[0]
+    assert isinstance(cmd, ast.WhereCommand)
+    e = cmd.expr
+    assert isinstance(e, ast.Binary) and e.op == "or"
+    assert isinstance(e.right, ast.Binary) and e.right.op == "and"
+    assert isinstance(e.right.right, ast.Unary) and e.right.right.op == "not"
+
+
+def test_in_list_and_operators() -> None:
+    assert base('f IN (a, "b*") g!=2 h>=3') == And(
+        (InList("f", (Value("a"), Value("b*", True))), cmp("g", "2", "!="), cmp("h", "3", ">="))
+    )
+
+
+def test_quoted_escapes_and_unquoted_escaped_quote() -> None:
+    assert base(r'f="a\"b\\c"') == cmp("f", 'a"b\\c', quoted=True)
+    assert base(r"f=*\"privileged\":true*") == cmp("f", '*"privileged":true*')
+
+
+def test_value_may_hold_balanced_parentheses() -> None:
+    assert base("(p=*GetCurrent()* OR q=1)") == Or((cmp("p", "*GetCurrent()*"), cmp("q", "1")))
+
+
+def test_subsearch() -> None:
+    e = base("a=1 [search b=2 | fields c]")
+    assert isinstance(e, And) and isinstance(e.operands[1], ast.Subsearch)
+
+
+def test_stats_and_tstats() -> None:
+    p = parse(
+        "| tstats summariesonly=false count min(_time) as firstTime from datamodel=Endpoint.Processes "
+        "where Processes.process_name=cmd.exe by _time span=1h, Processes.dest | stats dc(x) as n by a, b"
+    )
+    t, s = p.commands
+    assert isinstance(t, ast.TstatsCommand)
+    assert t.datamodel == "Endpoint.Processes"
+    assert t.by == ("_time", "Processes.dest")
+    assert t.by_options == (ast.Option("span", Value("1h")),)
+    assert t.where == cmp("Processes.process_name", "cmd.exe")
+    assert t.aggregations[1] == ast.Aggregation("min", ast.Field("_time"), "firstTime")
+    assert isinstance(s, ast.StatsCommand) and s.by == ("a", "b")
+
+
+def test_eval_expression_grammar() -> None:
+    cmd = parse('| eval x=if(match(lower(a), "^x"), b . "-" . c, 1 + 2 * 3), \'y z\'=-1').commands[0]
+    assert isinstance(cmd, ast.EvalCommand)
+    assert [a.field for a in cmd.assignments] == ["x", "y z"]
+    call = cmd.assignments[0].expr
+    assert isinstance(call, ast.Call) and call.name == "if" and len(call.args) == 3
+    arith = call.args[2]
+    assert arith == ast.Binary("+", ast.Num("1"), ast.Binary("*", ast.Num("2"), ast.Num("3")))
+
+
+def test_unknown_command_kept_verbatim() -> None:
+    p = parse('a=1 | makemv delim="," f | rex field=x "(?<y>[^|]+)"')
+    assert p.commands[1] == ast.GenericCommand("makemv", 'delim="," f')
+    assert p.commands[2] == ast.GenericCommand("rex", 'field=x "(?<y>[^|]+)"')
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        'a=1 OR b="x y" c IN (1, 2) NOT d!=3 | stats count by e',
+        "| tstats count from datamodel=Web where Web.url=*x* by Web.src span=1d",
+        '| where (a > 1 OR b < 2) AND c == "q" | eval z = a . "-" . b, w=-(1 + 2)',
+        "x | rename a.* as *, b as c | fillnull value=0 f g | table a b | fields - c",
+        "(a=1 b=2) OR c=3 | search NOT (d=4 OR e=5)",
+    ],
+)
+def test_printer_round_trip(query: str) -> None:
+    tree = parse(query)
+    assert parse(print_pipeline(tree)) == tree
+
+
+@pytest.mark.parametrize(
+    ("query", "message", "column"),
+    [
+        ('a="unclosed', "unbalanced quote", 3),
+        ("a=1 (b=2", "unbalanced '('", 5),
+        ("a=1 b=2)", "unexpected ')'", 8),
+        ("a= ", "dangling operator", 2),
+        ("a=1 OR", "dangling OR", 5),
+        ("a=1 | where x >", "incomplete expression", 16),
+        ("a=1 | stats", "needs at least one aggregate", 12),
+        ("a=1 | ", "expected a command name", 7),
+    ],
+)
+def test_errors_name_line_and_column(query: str, message: str, column: int) -> None:
+    with pytest.raises(SPLSyntaxError) as info:
+        parse(query)
+    assert message in str(info.value)
+    assert info.value.location is not None
+    assert (info.value.location.line, info.value.location.column) == (1, column)
+
+
+def test_error_on_second_line() -> None:
+    with pytest.raises(SPLSyntaxError) as info:
+        parse('a=1\n  | where b="x')
+    assert info.value.location is not None
+    assert (info.value.location.line, info.value.location.column) == (2, 13)
