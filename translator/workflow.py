@@ -69,16 +69,22 @@ def build_rule(draft: RuleDraft, meta: dict[str, Any]) -> str:
     return to_yaml(assemble(meta, draft.logsource, draft.detection, draft.fields))
 
 
-def convert_detection(det: Detection, content: Content, rel: Path, opts: ConvertOptions) -> DetectionResult:
-    res = DetectionResult(str(det.path), det.id, det.name)
+def _draft(res: DetectionResult, search: str, content: Content, origin: str, label: str = "") -> RuleDraft | None:
+    """Expand, parse and convert ``search`` into ``res``; None (reason recorded) when it does not parse."""
     try:
-        pipeline = expand_and_parse(det.search, content, det.path.name)
+        pipeline = expand_and_parse(search, content, origin)
     except TranslatorError as exc:
-        res.reasons.append(f"search: {exc}")
-        return res
+        res.reasons.append(f"{label}{exc}")
+        return None
     draft = convert_pipeline(pipeline)
     res.status, res.reasons, res.notes = draft.status, list(draft.reasons), list(draft.notes)
-    if draft.detection is None:
+    return draft
+
+
+def convert_detection(det: Detection, content: Content, rel: Path, opts: ConvertOptions) -> DetectionResult:
+    res = DetectionResult(str(det.path), det.id, det.name)
+    draft = _draft(res, det.search, content, det.path.name, label="search: ")
+    if draft is None or draft.detection is None:
         return res
     meta, meta_notes = sigma_metadata(det)
     res.notes.extend(meta_notes)
@@ -89,15 +95,10 @@ def convert_detection(det: Detection, content: Content, rel: Path, opts: Convert
 def convert_query(query: str, content: Content, opts: ConvertOptions, title: str = "SPL query") -> DetectionResult:
     """A bare SPL query (no ESCU YAML): metadata is only a title."""
     res = DetectionResult("<spl>", "", title)
-    try:
-        pipeline = expand_and_parse(query, content, "query")
-    except TranslatorError as exc:
-        res.reasons.append(str(exc))
+    draft = _draft(res, query, content, "query")
+    if draft is None:
         res.loaded = False
-        return res
-    draft = convert_pipeline(pipeline)
-    res.status, res.reasons, res.notes = draft.status, list(draft.reasons), list(draft.notes)
-    if draft.detection is not None:
+    elif draft.detection is not None:
         _finish(res, build_rule(draft, {"title": title, "level": "medium"}), Path("spl_query"), opts)
     return res
 

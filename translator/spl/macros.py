@@ -113,8 +113,9 @@ class MacroExpander:
         def emit(chunk: str, orig_start: int, macro: str | None) -> None:
             if not chunk:
                 return
-            if top:
-                start = sum(len(p) for p in out)
+            if top:  # top-level chunks are contiguous: the next starts where the last ended
+                last = exp.segments[-1] if exp.segments else (0, 0, 0, None)
+                start = last[0] + last[2]
                 exp.segments.append((start, orig_start, len(chunk), macro))
             out.append(chunk)
 
