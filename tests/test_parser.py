@@ -91,9 +91,106 @@ def test_eval_expression_grammar() -> None:
 
 
 def test_unknown_command_kept_verbatim() -> None:
-    p = parse('a=1 | makemv delim="," f | rex field=x "(?<y>[^|]+)"')
-    assert p.commands[1] == ast.GenericCommand("makemv", 'delim="," f')
-    assert p.commands[2] == ast.GenericCommand("rex", 'field=x "(?<y>[^|]+)"')
+    p = parse('a=1 | frobnicate x="[a|b]" (y) | table a')
+    assert p.commands[1] == ast.GenericCommand("frobnicate", 'x="[a|b]" (y)')
+    assert isinstance(p.commands[2], ast.FieldListCommand)
+
+
+def test_option_commands_follow_the_table() -> None:
+    p = parse('a=1 | rex field=x max_match=0 "(?<y>[^|]+)" | bucket span=5m _time | dedup host, user')
+    rex, bucket, dedup = p.commands[1:]
+    assert rex == ast.ArgsCommand(
+        "rex",
+        (ast.Option("field", ast.Value("x")), ast.Option("max_match", ast.Value("0"))),
+        (ast.Value("(?<y>[^|]+)", quoted=True),),
+    )
+    assert isinstance(bucket, ast.ArgsCommand) and bucket.option("span") == "5m"
+    assert [a.text for a in bucket.args] == ["_time"]
+    assert isinstance(dedup, ast.ArgsCommand) and [a.text for a in dedup.args] == ["host", "user"]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ('a=1 | rex fieldd=x "(?<y>.)"', "unknown rex option 'fieldd'"),
+        ("| tstats summaries_only=t count from datamodel=Endpoint.Processes", "unknown tstats option 'summaries_only'"),
+        ("a=1 | stats bogus=1 count", "unknown stats option 'bogus'"),
+        ("a=1 | mvexpand", "mvexpand needs 1 argument"),
+        ('a=1 | rex field=x "a" "b"', "rex takes at most 1 argument"),
+        ("a=1 | lookup t OUTPUT b", "lookup t names no input field"),
+        ("a=1 | join user", "join needs a [subsearch]"),
+        ("a=1 | append x [search b]", "append expects options"),
+        ("a=1 | replace a b", "replace expects 'OLD with NEW'"),
+    ],
+)
+def test_command_argument_errors(query: str, message: str) -> None:
+    with pytest.raises(SPLSyntaxError) as err:
+        parse(query)
+    assert message in str(err.value)
+    assert err.value.location is not None and err.value.location.line == 1
+
+
+def test_unknown_option_error_names_line_and_column() -> None:
+    with pytest.raises(SPLSyntaxError) as err:
+        parse("a=1\n| bin spann=5m _time")
+    loc = err.value.location
+    assert loc is not None and (loc.line, loc.column) == (2, 7)
+
+
+def test_lookup_structure() -> None:
+    cmd = parse("a=1 | lookup update=true t f1 AS x, f2 OUTPUTNEW o1 as y o2").commands[1]
+    assert cmd == ast.LookupCommand(
+        (ast.Option("update", ast.Value("true")),),
+        "t",
+        (ast.FieldAs("f1", "x"), ast.FieldAs("f2")),
+        "OUTPUTNEW",
+        (ast.FieldAs("o1", "y"), ast.FieldAs("o2")),
+    )
+
+
+def test_join_holds_a_parsed_subsearch() -> None:
+    cmd = parse("a=1 | join type=outer max=0 user, host [| tstats count from datamodel=X.Y by user host]").commands[1]
+    assert isinstance(cmd, ast.SubpipelineCommand)
+    assert cmd.fields == ("user", "host") and [o.key for o in cmd.options] == ["type", "max"]
+    inner = cmd.pipeline.commands[0]
+    assert isinstance(inner, ast.TstatsCommand) and inner.datamodel == "X.Y" and inner.by == ("user", "host")
+
+
+def test_sort_keys_and_signs() -> None:
+    cmd = parse("a=1 | sort 20 - count, num(size) -_time, user").commands[1]
+    assert cmd == ast.SortCommand(
+        (
+            ast.SortKey("count", True),
+            ast.SortKey("size", False, "num"),
+            ast.SortKey("_time", True),
+            ast.SortKey("user"),
+        ),
+        20,
+    )
+
+
+def test_transaction_bounds_are_search_expressions() -> None:
+    cmd = parse('a=1 | transaction user startsWith=(EventCode=4781 x="y z") maxspan=2m').commands[1]
+    assert isinstance(cmd, ast.TransactionCommand) and cmd.fields == ("user",)
+    assert cmd.starts_with == ast.And(
+        (ast.Compare("EventCode", "=", ast.Value("4781")), ast.Compare("x", "=", ast.Value("y z", True)))
+    )
+    assert cmd.ends_with is None and cmd.options == (ast.Option("maxspan", ast.Value("2m")),)
+
+
+def test_regex_foreach_replace_mstats() -> None:
+    p = parse(
+        'a=1 | regex f!="^x\\d" | foreach * [eval <<FIELD>>=if(<<FIELD>>="null",null(),<<FIELD>>)]'
+        ' | replace "::ffff:*" with *, a with b in src, dest'
+        " | mstats avg(cpu) as cpu where index=m by host span=1m"
+    )
+    regex, foreach, replace, mstats = p.commands[1:]
+    assert regex == ast.RegexCommand("^x\\d", "f", negated=True)
+    assert isinstance(foreach, ast.ForeachCommand) and foreach.template.startswith("eval <<FIELD>>=")
+    assert isinstance(replace, ast.ReplaceCommand) and replace.fields == ("src", "dest")
+    assert replace.pairs[0] == (ast.Value("::ffff:*", True), ast.Value("*"))
+    assert isinstance(mstats, ast.MstatsCommand) and mstats.by == ("host",)
+    assert mstats.by_options == (ast.Option("span", ast.Value("1m")),)
 
 
 @pytest.mark.parametrize(
@@ -104,6 +201,9 @@ def test_unknown_command_kept_verbatim() -> None:
         '| where (a > 1 OR b < 2) AND c == "q" | eval z = a . "-" . b, w=-(1 + 2)',
         "x | rename a.* as *, b as c | fillnull value=0 f g | table a b | fields - c",
         "(a=1 b=2) OR c=3 | search NOT (d=4 OR e=5)",
+        'a | rex field=x "(?<y>[^\\"]+)" | lookup t a AS b OUTPUT c | sort - count, +user | dedup a,b',
+        'a | join type=inner k [search b | stats count by k] | transaction k startswith=(x="1") maxspan=1m',
+        'a | regex "x|y" | replace "a b" with c in d | foreach * [eval <<FIELD>>="[x]"] | mstats count where i=m',
     ],
 )
 def test_printer_round_trip(query: str) -> None:

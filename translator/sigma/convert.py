@@ -121,7 +121,7 @@ def _later_stages(commands: tuple[ast.Command, ...], draft: RuleDraft) -> tuple[
     by_fields: list[str] = []
     aggregated = False
     for cmd in commands:
-        name = getattr(cmd, "name", type(cmd).__name__)
+        name = ast.command_name(cmd)
         if isinstance(cmd, ast.SearchCommand):
             if cmd.expr is None or cmd.expr == ast.Term(ast.Value("*")):
                 continue

@@ -13,7 +13,7 @@ Nodes are frozen and use tuples, so two parses of the same text compare equal.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 # --------------------------------------------------------------------------
 # search expressions
@@ -159,12 +159,16 @@ class Aggregation:
 class SearchCommand:
     """The leading search or an explicit ``| search``."""
 
+    keyword: ClassVar[str] = "search"
+
     expr: SearchExpr | None
     explicit: bool = True  # False for the implicit search that starts a query
 
 
 @dataclass(frozen=True)
 class WhereCommand:
+    keyword: ClassVar[str] = "where"
+
     expr: Expr
 
 
@@ -176,6 +180,8 @@ class Assignment:
 
 @dataclass(frozen=True)
 class EvalCommand:
+    keyword: ClassVar[str] = "eval"
+
     assignments: tuple[Assignment, ...]
 
 
@@ -191,6 +197,8 @@ class StatsCommand:
 
 @dataclass(frozen=True)
 class TstatsCommand:
+    keyword: ClassVar[str] = "tstats"
+
     options: tuple[Option, ...]
     aggregations: tuple[Aggregation, ...]
     datamodel: str | None = None  # e.g. "Endpoint.Processes"
@@ -201,11 +209,15 @@ class TstatsCommand:
 
 @dataclass(frozen=True)
 class RenameCommand:
+    keyword: ClassVar[str] = "rename"
+
     pairs: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
 class FillnullCommand:
+    keyword: ClassVar[str] = "fillnull"
+
     value: Value | None
     fields: tuple[str, ...] = ()
 
@@ -219,6 +231,8 @@ class Conversion:
 
 @dataclass(frozen=True)
 class ConvertCommand:
+    keyword: ClassVar[str] = "convert"
+
     options: tuple[Option, ...]
     conversions: tuple[Conversion, ...]
 
@@ -230,6 +244,126 @@ class FieldListCommand:
     name: str
     fields: tuple[str, ...]
     mode: str = ""
+
+
+@dataclass(frozen=True)
+class MstatsCommand:
+    """``mstats`` over metric indexes: tstats' shape without a data model."""
+
+    keyword: ClassVar[str] = "mstats"
+
+    options: tuple[Option, ...]
+    aggregations: tuple[Aggregation, ...]
+    where: SearchExpr | None = None
+    by: tuple[str, ...] = ()
+    by_options: tuple[Option, ...] = ()
+
+
+@dataclass(frozen=True)
+class ArgsCommand:
+    """A command made of ``key=value`` options and positional words (rex, bin, dedup, ...).
+
+    Which options and how many words each command takes is the table
+    ``data/commands.yml``; order between options and words carries no meaning.
+    """
+
+    name: str
+    options: tuple[Option, ...]
+    args: tuple[Value, ...] = ()
+
+    def option(self, key: str) -> str | None:
+        for opt in self.options:
+            if opt.key.lower() == key:
+                return opt.value.text
+        return None
+
+
+@dataclass(frozen=True)
+class RegexCommand:
+    """``regex [field=|field!=]"pattern"``; no field means ``_raw``."""
+
+    keyword: ClassVar[str] = "regex"
+
+    pattern: str
+    field: str | None = None
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class FieldAs:
+    """``field [AS alias]`` in lookup input and output lists."""
+
+    field: str
+    alias: str | None = None
+
+
+@dataclass(frozen=True)
+class LookupCommand:
+    keyword: ClassVar[str] = "lookup"
+
+    options: tuple[Option, ...]
+    table: str
+    inputs: tuple[FieldAs, ...]
+    output_mode: str | None = None  # "OUTPUT" or "OUTPUTNEW"; None means every table column
+    outputs: tuple[FieldAs, ...] = ()
+
+
+@dataclass(frozen=True)
+class SubpipelineCommand:
+    """join / append / appendpipe: options, join fields, and the ``[...]`` pipeline."""
+
+    name: str
+    options: tuple[Option, ...]
+    fields: tuple[str, ...]
+    pipeline: Pipeline
+
+
+@dataclass(frozen=True)
+class SortKey:
+    field: str
+    descending: bool = False
+    func: str | None = None  # auto, str, ip, num
+
+
+@dataclass(frozen=True)
+class SortCommand:
+    keyword: ClassVar[str] = "sort"
+
+    keys: tuple[SortKey, ...]
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class TransactionCommand:
+    """``transaction fields... startswith=(search) endswith=(search) maxspan=...``."""
+
+    keyword: ClassVar[str] = "transaction"
+
+    fields: tuple[str, ...]
+    options: tuple[Option, ...]
+    starts_with: SearchExpr | None = None
+    ends_with: SearchExpr | None = None
+
+
+@dataclass(frozen=True)
+class ForeachCommand:
+    """``foreach fields [template]``; the template holds <<FIELD>> tokens, so it stays text."""
+
+    keyword: ClassVar[str] = "foreach"
+
+    fields: tuple[str, ...]
+    options: tuple[Option, ...]
+    template: str
+
+
+@dataclass(frozen=True)
+class ReplaceCommand:
+    """``replace old WITH new, ... IN fields``."""
+
+    keyword: ClassVar[str] = "replace"
+
+    pairs: tuple[tuple[Value, Value], ...]
+    fields: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -250,8 +384,23 @@ Command = (
     | FillnullCommand
     | ConvertCommand
     | FieldListCommand
+    | MstatsCommand
+    | ArgsCommand
+    | RegexCommand
+    | LookupCommand
+    | SubpipelineCommand
+    | SortCommand
+    | TransactionCommand
+    | ForeachCommand
+    | ReplaceCommand
     | GenericCommand
 )
+
+
+def command_name(cmd: Command) -> str:
+    """The SPL name of a command node (``stats``, ``rex``, ``lookup``, ...)."""
+    name = getattr(cmd, "name", None)
+    return name if isinstance(name, str) else type(cmd).keyword  # type: ignore[union-attr]
 
 
 @dataclass(frozen=True)

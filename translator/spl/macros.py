@@ -122,20 +122,25 @@ class MacroExpander:
         i, n, chunk_start = 0, len(text), 0
         in_string = False
         while i < n:
+            # jump to the next character that matters: a quote, a backslash, or (outside strings) a backtick
+            m = (_IN_STRING if in_string else _OUTSIDE).search(text, i)
+            if m is None:
+                break
+            i = m.start()
             c = text[i]
             if in_string:
                 if c == "\\":
                     i += 2
                     continue
-                if c == '"':
-                    in_string = False
+                in_string = False
                 i += 1
+                continue
+            if c == "\\":
+                # an escaped quote in a search word (*\"privileged\"*) opens no string
+                i += 2 if i + 1 < n and text[i + 1] == '"' else 1
                 continue
             if c == '"':
                 in_string = True
-                i += 1
-                continue
-            if c != "`":
                 i += 1
                 continue
             emit(text[chunk_start:i], base + chunk_start, None)
@@ -165,6 +170,10 @@ class MacroExpander:
             emit("".join(sub), base + i, name)
             i = chunk_start = end + 1
         emit(text[chunk_start:], base + chunk_start, None)
+
+
+_IN_STRING = re.compile(r'[\\"]')
+_OUTSIDE = re.compile(r'[\\"`]')
 
 
 def parse_call(call: str, fail: Callable[[str], MacroError]) -> tuple[str, tuple[str, ...]]:

@@ -13,26 +13,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from translator.data import load_table
 from translator.errors import Location, SPLSyntaxError
 from translator.spl import ast
 from translator.spl.tokens import Kind, Lexer, Mode, Token
 
-STATS_LIKE = ("stats", "eventstats", "streamstats")
+STATS_LIKE = ("stats", "eventstats", "streamstats", "timechart")
+_TABLE = load_table("commands")
+_OPTIONS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in _TABLE["command_options"].items()}
+_ARGS_COMMANDS: dict[str, dict] = _TABLE["args_commands"]
 _COMPARE_OPS = ("=", "!=", "<", ">", "<=", ">=", "==")
 
 
 class Parser:
     def __init__(self, text: str, origin: str = "", locate: Callable[[int], Location] | None = None) -> None:
         self.lx = Lexer(text, origin, locate)
+        # the lexer's methods directly: these two run once per token or more
+        self.peek: Callable[..., Token] = self.lx.peek
+        self.next: Callable[..., Token] = self.lx.next
 
     # -- helpers -----------------------------------------------------------
-    def peek(self, mode: Mode = Mode.SEARCH) -> Token:
-        return self.lx.peek(mode)
-
-    def next(self, mode: Mode = Mode.SEARCH) -> Token:
-        return self.lx.next(mode)
-
-    def peek2(self, mode: Mode = Mode.SEARCH) -> Token:
+    def peek2(self, mode: int = Mode.SEARCH) -> Token:
         """The token after the next one."""
         saved = self.lx.pos
         self.lx.next(mode)
@@ -43,16 +44,16 @@ class Parser:
     def error(self, message: str, tok: Token) -> SPLSyntaxError:
         return self.lx.error(message, tok.start)
 
-    def expect(self, kind: Kind, mode: Mode = Mode.SEARCH, what: str = "") -> Token:
+    def expect(self, kind: Kind, mode: int = Mode.SEARCH, what: str = "") -> Token:
         tok = self.next(mode)
         if tok.kind is not kind:
             raise self.error(f"expected {what or kind.value}, found {describe(tok)}", tok)
         return tok
 
-    def at_end_of_command(self, mode: Mode = Mode.SEARCH) -> bool:
+    def at_end_of_command(self, mode: int = Mode.SEARCH) -> bool:
         return self.peek(mode).kind in (Kind.PIPE, Kind.RBRACKET, Kind.EOF)
 
-    def name(self, what: str = "a field name", mode: Mode = Mode.SEARCH) -> str:
+    def name(self, what: str = "a field name", mode: int = Mode.SEARCH) -> str:
         """A field name: an unquoted word or a quoted string."""
         tok = self.next(mode)
         if tok.kind in (Kind.WORD, Kind.STRING):
@@ -304,17 +305,58 @@ class Parser:
                 raise self.error("unbalanced '(': expected ',' or ')'", open_tok)
 
     # -- shared command pieces -------------------------------------------------
-    def options(self) -> tuple[ast.Option, ...]:
-        """Leading ``key=value`` options."""
+    def at_option(self) -> bool:
+        """True when the next tokens are ``key=``."""
+        return self.peek().kind is Kind.WORD and self.peek2().kind is Kind.OP and self.peek2().value == "="
+
+    def option(self, command: str) -> ast.Option:
+        """One ``key=value`` option, checked against the command's table of options."""
+        key_tok = self.next()
+        key = key_tok.value
+        allowed = _OPTIONS.get(command) or frozenset(_ARGS_COMMANDS.get(command, {}).get("options", ()))
+        if key.lower() not in allowed:
+            known = ", ".join(sorted(allowed)) or "none"
+            raise self.error(f"unknown {command} option {key!r} (known: {known})", key_tok)
+        self.next()
+        val = self.next(Mode.VALUE)
+        if val.kind not in (Kind.WORD, Kind.STRING):
+            raise self.error(f"option {key!r} has no value", val)
+        return ast.Option(key, ast.Value(val.value, val.kind is Kind.STRING))
+
+    def options(self, command: str) -> tuple[ast.Option, ...]:
+        """Leading ``key=value`` options of ``command``."""
         opts: list[ast.Option] = []
-        while self.peek().kind is Kind.WORD and self.peek2().kind is Kind.OP and self.peek2().value == "=":
-            key = self.next().value
-            self.next()
-            val = self.next()
-            if val.kind not in (Kind.WORD, Kind.STRING):
-                raise self.error(f"option {key!r} has no value", val)
-            opts.append(ast.Option(key, ast.Value(val.value, val.kind is Kind.STRING)))
+        while self.at_option():
+            opts.append(self.option(command))
         return tuple(opts)
+
+    def subpipeline(self) -> ast.Pipeline:
+        """``[ ... ]``: a nested pipeline."""
+        open_tok = self.expect(Kind.LBRACKET, what="'['")
+        if self.peek().kind is Kind.RBRACKET:
+            raise self.error("empty subsearch", open_tok)
+        inner = self.pipeline()
+        if self.next().kind is not Kind.RBRACKET:
+            raise self.error("unbalanced '[': no matching ']'", open_tok)
+        return inner
+
+    def field_as_list(self, stop: tuple[str, ...] = ()) -> tuple[ast.FieldAs, ...]:
+        """``field [AS alias], ...`` as in lookup."""
+        items: list[ast.FieldAs] = []
+        while not self.at_end_of_command():
+            tok = self.peek()
+            if tok.kind is Kind.COMMA:
+                self.next()
+                continue
+            if tok.kind is Kind.WORD and tok.value.lower() in stop:
+                break
+            name = self.name(mode=Mode.VALUE)
+            alias = None
+            if self.peek().is_word("as"):
+                self.next()
+                alias = self.name("a field name after 'as'", Mode.VALUE)
+            items.append(ast.FieldAs(name, alias))
+        return tuple(items)
 
     def aggregations(self, stop: tuple[str, ...]) -> tuple[ast.Aggregation, ...]:
         aggs: list[ast.Aggregation] = []
@@ -414,7 +456,7 @@ def _end_of_expr_command(p: Parser, name: str) -> None:
 
 
 def _stats(p: Parser, name: str) -> ast.StatsCommand:
-    options = p.options()
+    options = p.options(name)
     aggs = p.aggregations(stop=("by",))
     if not aggs:
         raise p.error(f"{name} needs at least one aggregate function", p.peek())
@@ -428,8 +470,9 @@ def _stats(p: Parser, name: str) -> ast.StatsCommand:
     return ast.StatsCommand(name, options, aggs, by)
 
 
-def _tstats(p: Parser, name: str) -> ast.TstatsCommand:
-    options = p.options()
+def _tstats(p: Parser, name: str) -> ast.TstatsCommand | ast.MstatsCommand:
+    """tstats and mstats: options, aggregations, then ``from``, ``where`` and ``by`` in any order."""
+    options = p.options(name)
     aggs = p.aggregations(stop=("from", "where", "by", "groupby"))
     datamodel = None
     where = None
@@ -438,7 +481,7 @@ def _tstats(p: Parser, name: str) -> ast.TstatsCommand:
     while not p.at_end_of_command():
         kw = p.next()
         low = kw.value.lower() if kw.kind is Kind.WORD else ""
-        if low == "from" and datamodel is None:
+        if low == "from" and datamodel is None and name == "tstats":
             key = p.next()
             if not key.is_word("datamodel"):
                 raise p.error("tstats expects 'from datamodel=NAME'", key)
@@ -452,15 +495,17 @@ def _tstats(p: Parser, name: str) -> ast.TstatsCommand:
             opts: list[ast.Option] = []
             while not p.at_end_of_command():
                 before = p.lx.pos
-                opts.extend(p.options())
+                opts.extend(p.options(f"{name} by"))
                 names.extend(p.field_list())
                 if p.lx.pos == before:
-                    raise p.error(f"unexpected {describe(p.peek())} in tstats 'by'", p.peek())
+                    raise p.error(f"unexpected {describe(p.peek())} in {name} 'by'", p.peek())
             by, by_options = tuple(names), tuple(opts)
             if not by:
-                raise p.error("'by' in tstats has no fields", kw)
+                raise p.error(f"'by' in {name} has no fields", kw)
         else:
-            raise p.error(f"unexpected {describe(kw)} in tstats", kw)
+            raise p.error(f"unexpected {describe(kw)} in {name}", kw)
+    if name == "mstats":
+        return ast.MstatsCommand(options, aggs, where, by, by_options)
     return ast.TstatsCommand(options, aggs, datamodel, where, by, by_options)
 
 
@@ -482,9 +527,7 @@ def _rename(p: Parser, name: str) -> ast.RenameCommand:
 
 def _fillnull(p: Parser, name: str) -> ast.FillnullCommand:
     value = None
-    for opt in p.options():
-        if opt.key.lower() != "value":
-            raise p.error(f"unknown fillnull option {opt.key!r}", p.peek())
+    for opt in p.options(name):
         value = opt.value
     fields = p.field_list()
     _end_of_command(p, name)
@@ -492,7 +535,7 @@ def _fillnull(p: Parser, name: str) -> ast.FillnullCommand:
 
 
 def _convert(p: Parser, name: str) -> ast.ConvertCommand:
-    options = p.options()
+    options = p.options(name)
     conversions: list[ast.Conversion] = []
     while not p.at_end_of_command():
         if p.peek().kind is Kind.COMMA:
@@ -521,6 +564,193 @@ def _field_list_command(p: Parser, name: str) -> ast.FieldListCommand:
     return ast.FieldListCommand(name, fields, mode)
 
 
+def _args_command(p: Parser, name: str) -> ast.ArgsCommand:
+    """Commands described by ``data/commands.yml``: options and positional words."""
+    spec = _ARGS_COMMANDS[name]
+    options: list[ast.Option] = []
+    args: list[ast.Value] = []
+    start = p.peek()
+    while not p.at_end_of_command():
+        tok = p.peek()
+        if tok.kind is Kind.COMMA:
+            p.next()
+        elif p.at_option():
+            options.append(p.option(name))
+        elif tok.kind in (Kind.WORD, Kind.STRING):
+            p.next()
+            args.append(ast.Value(tok.value, tok.kind is Kind.STRING))
+        else:
+            raise p.error(f"unexpected {describe(tok)} in {name}", tok)
+    low, high = spec["args"]
+    if len(args) < low:
+        raise p.error(f"{name} needs {low} argument{'s' if low > 1 else ''}, found {len(args)}", start)
+    if high is not None and len(args) > high:
+        raise p.error(f"{name} takes at most {high} argument{'s' if high != 1 else ''}, found {len(args)}", start)
+    return ast.ArgsCommand(name, tuple(options), tuple(args))
+
+
+def _regex(p: Parser, name: str) -> ast.RegexCommand:
+    tok = p.next()
+    if tok.kind not in (Kind.WORD, Kind.STRING):
+        raise p.error(f"regex expects a pattern, found {describe(tok)}", tok)
+    field, negated, pattern = None, False, tok.value
+    op = p.peek()
+    if tok.kind is Kind.WORD and op.kind is Kind.OP:
+        if op.value not in ("=", "!="):
+            raise p.error(f"regex expects '=' or '!=', found {op.value!r}", op)
+        p.next()
+        pat = p.next(Mode.VALUE)
+        if pat.kind not in (Kind.WORD, Kind.STRING):
+            raise p.error(f"regex {tok.value}{op.value} has no pattern", op)
+        field, negated, pattern = tok.value, op.value == "!=", pat.value
+    _end_of_command(p, name)
+    return ast.RegexCommand(pattern, field, negated)
+
+
+def _lookup(p: Parser, name: str) -> ast.LookupCommand:
+    options = p.options(name)
+    table = p.name("a lookup table name")
+    inputs = p.field_as_list(stop=("output", "outputnew"))
+    if not inputs:
+        raise p.error(f"lookup {table} names no input field", p.peek())
+    mode = None
+    outputs: tuple[ast.FieldAs, ...] = ()
+    if p.peek().is_word("output", "outputnew"):
+        kw = p.next()
+        mode = kw.value.upper()
+        outputs = p.field_as_list()
+        if not outputs:
+            raise p.error(f"{kw.value} in lookup names no field", kw)
+    _end_of_command(p, name)
+    return ast.LookupCommand(options, table, inputs, mode, outputs)
+
+
+def _subpipeline_command(p: Parser, name: str) -> ast.SubpipelineCommand:
+    options: list[ast.Option] = []
+    fields: list[str] = []
+    while p.peek().kind is not Kind.LBRACKET:
+        tok = p.peek()
+        if p.at_end_of_command():
+            raise p.error(f"{name} needs a [subsearch]", tok)
+        if tok.kind is Kind.COMMA:
+            p.next()
+        elif p.at_option():
+            options.append(p.option(name))
+        elif name == "join":
+            fields.append(p.name(mode=Mode.VALUE))
+        else:
+            raise p.error(f"{name} expects options and a [subsearch], found {describe(tok)}", tok)
+    pipeline = p.subpipeline()
+    _end_of_command(p, name)
+    return ast.SubpipelineCommand(name, tuple(options), tuple(fields), pipeline)
+
+
+_SORT_FUNCS = ("auto", "str", "ip", "num")
+
+
+def _sort(p: Parser, name: str) -> ast.SortCommand:
+    limit = None
+    tok = p.peek()
+    if tok.kind is Kind.WORD and tok.value.isdigit():
+        limit = int(p.next().value)
+    keys: list[ast.SortKey] = []
+    sign = ""
+    while not p.at_end_of_command():
+        if p.at_option():
+            opt = p.option(name)
+            if not opt.value.text.isdigit():
+                raise p.error(f"sort limit must be a number, found {opt.value.text!r}", tok)
+            limit = int(opt.value.text)
+            continue
+        tok = p.next()
+        if tok.kind is Kind.COMMA:
+            continue
+        if tok.kind is Kind.WORD and tok.value in ("+", "-"):
+            sign = tok.value
+            continue
+        if tok.kind not in (Kind.WORD, Kind.STRING):
+            raise p.error(f"unexpected {describe(tok)} in sort", tok)
+        text = tok.value
+        if tok.kind is Kind.WORD and text[0] in "+-":
+            sign, text = text[0], text[1:]
+        func = None
+        nxt = p.peek()
+        if tok.kind is Kind.WORD and text.lower() in _SORT_FUNCS and nxt.kind is Kind.LPAREN and not nxt.space_before:
+            p.next()
+            func, text = text.lower(), p.name()
+            p.expect(Kind.RPAREN, what=f"')' closing {func}(")
+        keys.append(ast.SortKey(text, sign == "-", func))
+        sign = ""
+    if not keys:
+        raise p.error("sort needs at least one field", p.peek())
+    return ast.SortCommand(tuple(keys), limit)
+
+
+def _transaction(p: Parser, name: str) -> ast.TransactionCommand:
+    fields: list[str] = []
+    options: list[ast.Option] = []
+    bounds: dict[str, ast.SearchExpr] = {}
+    while not p.at_end_of_command():
+        tok = p.peek()
+        if tok.kind is Kind.COMMA:
+            p.next()
+        elif p.at_option():
+            key = tok.value.lower()
+            if key in ("startswith", "endswith") and p.lx.text.startswith("(", p.peek2().end):
+                p.next()
+                p.next()
+                open_tok = p.next()
+                bounds[key] = p.search_expr()
+                if p.next().kind is not Kind.RPAREN:
+                    raise p.error(f"unbalanced '(' in {tok.value}=", open_tok)
+            else:
+                options.append(p.option(name))
+        else:
+            fields.append(p.name(mode=Mode.VALUE))
+    return ast.TransactionCommand(tuple(fields), tuple(options), bounds.get("startswith"), bounds.get("endswith"))
+
+
+def _foreach(p: Parser, name: str) -> ast.ForeachCommand:
+    fields: list[str] = []
+    options: list[ast.Option] = []
+    while p.peek().kind is not Kind.LBRACKET:
+        tok = p.peek()
+        if p.at_end_of_command():
+            raise p.error("foreach needs a [template]", tok)
+        if tok.kind is Kind.COMMA:
+            p.next()
+        elif p.at_option():
+            options.append(p.option(name))
+        else:
+            fields.append(p.name(mode=Mode.VALUE))
+    template = p.lx.raw_bracket()
+    _end_of_command(p, name)
+    return ast.ForeachCommand(tuple(fields), tuple(options), template)
+
+
+def _replace(p: Parser, name: str) -> ast.ReplaceCommand:
+    pairs: list[tuple[ast.Value, ast.Value]] = []
+    fields: tuple[str, ...] = ()
+    while not p.at_end_of_command():
+        old = p.next(Mode.VALUE)
+        if old.kind is Kind.COMMA:
+            continue
+        if old.is_word("in") and pairs:
+            fields = p.field_list()
+            break
+        kw = p.next()
+        if old.kind not in (Kind.WORD, Kind.STRING) or not kw.is_word("with"):
+            raise p.error("replace expects 'OLD with NEW'", old)
+        new = p.next(Mode.VALUE)
+        if new.kind not in (Kind.WORD, Kind.STRING):
+            raise p.error("replace: no value after 'with'", kw)
+        pairs.append((ast.Value(old.value, old.kind is Kind.STRING), ast.Value(new.value, new.kind is Kind.STRING)))
+    if not pairs:
+        raise p.error("replace expects 'OLD with NEW'", p.peek())
+    _end_of_command(p, name)
+    return ast.ReplaceCommand(tuple(pairs), fields)
+
+
 def _end_of_command(p: Parser, name: str) -> None:
     if not p.at_end_of_command():
         tok = p.peek()
@@ -532,6 +762,17 @@ _COMMANDS: dict[str, Callable[[Parser, str], ast.Command]] = {
     "where": _where,
     "eval": _eval,
     "tstats": _tstats,
+    "mstats": _tstats,
+    "regex": _regex,
+    "lookup": _lookup,
+    "join": _subpipeline_command,
+    "append": _subpipeline_command,
+    "appendpipe": _subpipeline_command,
+    "sort": _sort,
+    "transaction": _transaction,
+    "foreach": _foreach,
+    "replace": _replace,
+    **{n: _args_command for n in _ARGS_COMMANDS},
     "rename": _rename,
     "fillnull": _fillnull,
     "convert": _convert,

@@ -45,7 +45,7 @@ def value(v: ast.Value, term: bool = False) -> str:
     return escape(v.text)
 
 
-def _relexes(text: str, mode: Mode) -> bool:
+def _relexes(text: str, mode: int) -> bool:
     """True when ``text`` printed unquoted reads back as exactly one word equal to it.
 
     The printer asks the tokenizer rather than keeping its own list of special
@@ -209,10 +209,12 @@ def _(cmd: ast.StatsCommand) -> str:
     return " ".join(parts)
 
 
-@print_command.register
-def _(cmd: ast.TstatsCommand) -> str:
-    parts = ["tstats", *_options(cmd.options), *(_aggregation(a) for a in cmd.aggregations)]
-    if cmd.datamodel is not None:
+@print_command.register(ast.TstatsCommand)
+@print_command.register(ast.MstatsCommand)
+def _(cmd: ast.TstatsCommand | ast.MstatsCommand) -> str:
+    is_tstats = isinstance(cmd, ast.TstatsCommand)
+    parts = ["tstats" if is_tstats else "mstats", *_options(cmd.options), *(_aggregation(a) for a in cmd.aggregations)]
+    if isinstance(cmd, ast.TstatsCommand) and cmd.datamodel is not None:
         parts.append(f"from datamodel={word(cmd.datamodel)}")
     if cmd.where is not None:
         parts += ["where", print_search(cmd.where)]
@@ -247,6 +249,67 @@ def _(cmd: ast.ConvertCommand) -> str:
 def _(cmd: ast.FieldListCommand) -> str:
     parts = [cmd.name] + ([cmd.mode] if cmd.mode else []) + [word(f) for f in cmd.fields]
     return " ".join(parts)
+
+
+@print_command.register
+def _(cmd: ast.ArgsCommand) -> str:
+    return " ".join([cmd.name, *_options(cmd.options), *(value(a, term=True) for a in cmd.args)])
+
+
+@print_command.register
+def _(cmd: ast.RegexCommand) -> str:
+    pattern = encode_string(cmd.pattern)
+    if cmd.field is None:
+        return f"regex {pattern}"
+    return f"regex {word(cmd.field)}{'!=' if cmd.negated else '='}{pattern}"
+
+
+def _field_as(items: tuple[ast.FieldAs, ...]) -> str:
+    return ", ".join(word(i.field) + (f" as {word(i.alias)}" if i.alias is not None else "") for i in items)
+
+
+@print_command.register
+def _(cmd: ast.LookupCommand) -> str:
+    parts = ["lookup", *_options(cmd.options), word(cmd.table), _field_as(cmd.inputs)]
+    if cmd.output_mode is not None:
+        parts += [cmd.output_mode, _field_as(cmd.outputs)]
+    return " ".join(parts)
+
+
+@print_command.register
+def _(cmd: ast.SubpipelineCommand) -> str:
+    parts = [cmd.name, *_options(cmd.options), *(word(f) for f in cmd.fields)]
+    return " ".join(parts) + f" [{print_pipeline(cmd.pipeline)}]"
+
+
+@print_command.register
+def _(cmd: ast.SortCommand) -> str:
+    keys = []
+    for k in cmd.keys:
+        name = word(k.field) if k.field[:1] not in ("+", "-") else encode_string(k.field)
+        keys.append(("-" if k.descending else "") + (f"{k.func}({name})" if k.func else name))
+    return " ".join(["sort", *([str(cmd.limit)] if cmd.limit is not None else []), ", ".join(keys)])
+
+
+@print_command.register
+def _(cmd: ast.TransactionCommand) -> str:
+    parts = ["transaction", *(word(f) for f in cmd.fields), *_options(cmd.options)]
+    if cmd.starts_with is not None:
+        parts.append(f"startswith=({print_search(cmd.starts_with)})")
+    if cmd.ends_with is not None:
+        parts.append(f"endswith=({print_search(cmd.ends_with)})")
+    return " ".join(parts)
+
+
+@print_command.register
+def _(cmd: ast.ForeachCommand) -> str:
+    return " ".join(["foreach", *(word(f) for f in cmd.fields), *_options(cmd.options), f"[{cmd.template}]"])
+
+
+@print_command.register
+def _(cmd: ast.ReplaceCommand) -> str:
+    pairs = ", ".join(f"{value(old, term=True)} with {value(new, term=True)}" for old, new in cmd.pairs)
+    return f"replace {pairs}" + (f" in {', '.join(word(f) for f in cmd.fields)}" if cmd.fields else "")
 
 
 @print_command.register

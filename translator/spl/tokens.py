@@ -9,17 +9,20 @@ column.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 from translator.errors import Location, SPLSyntaxError, line_col
 
 
-class Mode(Enum):
-    SEARCH = "search"  # search terms and command arguments
-    VALUE = "value"  # like SEARCH, but a word may hold balanced parentheses: *GetCurrent()*
-    EXPR = "expr"  # eval / where expressions
+class Mode:
+    """Lexer modes; plain ints because the token cache is keyed on them (enum hashing is slow)."""
+
+    SEARCH = 0  # search terms and command arguments
+    VALUE = 1  # like SEARCH, but a word may hold balanced parentheses: *GetCurrent()*
+    EXPR = 2  # eval / where expressions
 
 
 class Kind(Enum):
@@ -38,8 +41,7 @@ class Kind(Enum):
     EOF = "eof"
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     kind: Kind
     value: str  # decoded value (quotes and escapes removed for strings)
     start: int
@@ -59,12 +61,17 @@ _PUNCT = {
     "]": Kind.RBRACKET,
     ",": Kind.COMMA,
 }
-_SEARCH_OPS = ("!=", "<=", ">=", "==", "=", "<", ">")
-_EXPR_OPS = ("==", "!=", "<=", ">=", "=", "<", ">", "+", "-", "*", "/", "%", ".")
-# characters that end an unquoted search word
-_SEARCH_STOP = set(' \t\r\n|()[],"=<>')
+_EXPR_OPS = re.compile(r"==|!=|<=|>=|=|<|>|\+|-|\*|/|%|\.")
+# An unquoted search word runs up to whitespace or one of |()[],"=<>; a backslash
+# keeps the next character in the word (\" or \\), and "!" ends it only before "=".
+_SEARCH_WORD = re.compile(r'(?:[^\s|()\[\],"=<>!\\]|\\\S?|!(?!=))*')
+# one search-mode token: (space)(punctuation|operator|word); the word may be empty (at a quote or the end)
+_SEARCH_TOKEN = re.compile(
+    r"(\s*)(?:([|()\[\],])|(!=|<=|>=|==|=|<|>)|(" + _SEARCH_WORD.pattern + "))"
+)
+_NUMBER = re.compile(r"(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?")
+_IDENT = re.compile(r"[A-Za-z0-9_@.{}:]+")  # callers check the first character
 _IDENT_START = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_@")
-_IDENT_CHARS = _IDENT_START | set("0123456789.{}:")
 _DIGITS = set("0123456789")
 
 
@@ -76,7 +83,7 @@ class Lexer:
         self.origin = origin
         self.locate = locate
         self.pos = 0
-        self._cache: dict[tuple[int, Mode], Token] = {}
+        self._cache: dict[int, Token] = {}
 
     # -- public API -----------------------------------------------------
     def location(self, offset: int) -> Location:
@@ -88,16 +95,20 @@ class Lexer:
     def error(self, message: str, offset: int) -> SPLSyntaxError:
         return SPLSyntaxError(message, self.location(offset))
 
-    def peek(self, mode: Mode = Mode.SEARCH) -> Token:
-        key = (self.pos, mode)
+    def peek(self, mode: int = Mode.SEARCH) -> Token:
+        key = self.pos * 3 + mode
         tok = self._cache.get(key)
         if tok is None:
             tok = self._scan(self.pos, mode)
             self._cache[key] = tok
         return tok
 
-    def next(self, mode: Mode = Mode.SEARCH) -> Token:
-        tok = self.peek(mode)
+    def next(self, mode: int = Mode.SEARCH) -> Token:
+        key = self.pos * 3 + mode
+        tok = self._cache.get(key)
+        if tok is None:
+            tok = self._scan(self.pos, mode)
+            self._cache[key] = tok
         self.pos = tok.end
         return tok
 
@@ -130,6 +141,30 @@ class Lexer:
         self.pos = i
         return text[start:i].strip(), start
 
+    def raw_bracket(self) -> str:
+        """Consume ``[ ... ]`` (nesting and quotes respected) and return what is inside, stripped."""
+        text = self.text
+        i = self.pos
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i >= len(text) or text[i] != "[":
+            raise self.error("expected '['", i)
+        start, depth = i, 0
+        while i < len(text):
+            ch = text[i]
+            if ch == '"':
+                i = self._skip_string(i, '"')
+                continue
+            if ch == "[":
+                depth += 1
+            elif ch == "]":
+                depth -= 1
+                if depth == 0:
+                    self.pos = i + 1
+                    return text[start + 1 : i].strip()
+            i += 1
+        raise self.error("unbalanced '[': no matching ']'", start)
+
     # -- scanning --------------------------------------------------------
     def _skip_string(self, i: int, quote: str) -> int:
         """Offset just past the string starting at ``i`` (which holds ``quote``)."""
@@ -148,78 +183,59 @@ class Lexer:
         end = self._skip_string(i, quote)
         return Token(kind, decode_escapes(self.text[i + 1 : end - 1], quote), i, end, space)
 
-    def _scan(self, pos: int, mode: Mode) -> Token:
+    def _scan(self, pos: int, mode: int) -> Token:
         text = self.text
-        i = pos
-        while i < len(text) and text[i].isspace():
-            i += 1
+        if mode == Mode.VALUE:  # the search-mode token is the same unless a word runs into "("
+            tok = self._cache.get(pos * 3 + Mode.SEARCH)
+            if tok is not None and (tok.kind is not Kind.WORD or not text.startswith("(", tok.end)):
+                return tok
+        m = _SEARCH_TOKEN.match(text, pos)  # always matches: the word group may be empty
+        i = m.end(1)  # type: ignore[union-attr]  # after the leading space
+        j = m.end()  # type: ignore[union-attr]
         space = i > pos or pos == 0
+        if mode == Mode.EXPR:
+            if i < j or (i < len(text) and text[i] != '"'):
+                return self._scan_expr(i, space)
+        elif m.lastindex == 4:  # type: ignore[union-attr]  # a word
+            if i < j:
+                while mode == Mode.VALUE and j < len(text) and text[j] == "(":
+                    close = _balanced_close(text, j)
+                    if close < 0:
+                        break
+                    j = _SEARCH_WORD.match(text, close + 1).end()  # type: ignore[union-attr]
+                return Token(Kind.WORD, decode_escapes(text[i:j], '"'), i, j, space)
+        elif m.lastindex == 3:  # type: ignore[union-attr]
+            return Token(Kind.OP, text[i:j], i, j, space)
+        else:
+            return Token(_PUNCT[text[i]], text[i], i, j, space)
         if i >= len(text):
             return Token(Kind.EOF, "", i, i, space)
-        ch = text[i]
-        if ch == '"':
-            return self._string(i, '"', Kind.STRING, space)
-        if mode is Mode.EXPR:
-            return self._scan_expr(i, space)
-        if ch in _PUNCT:
-            return Token(_PUNCT[ch], ch, i, i + 1, space)
-        for op in _SEARCH_OPS:
-            if text.startswith(op, i):
-                return Token(Kind.OP, op, i, i + len(op), space)
-        j = i
-        while j < len(text):
-            c = text[j]
-            if c == "\\" and j + 1 < len(text) and not text[j + 1].isspace():
-                j += 2  # an escaped character stays in the word: \" or \\
-                continue
-            if c == "(" and mode is Mode.VALUE and j > i:
-                close = _balanced_close(text, j)
-                if close > 0:
-                    j = close + 1
-                    continue
-            if c in _SEARCH_STOP or c.isspace() or (c == "!" and text.startswith("!=", j)):
-                break
-            j += 1
-        return Token(Kind.WORD, decode_escapes(text[i:j], '"'), i, j, space)
+        return self._string(i, '"', Kind.STRING, space)  # the empty word stops only at a quote or the end
 
     def _scan_expr(self, i: int, space: bool) -> Token:
         text = self.text
         ch = text[i]
         if ch == "'":
             return self._string(i, "'", Kind.FIELDQ, space)
-        if ch in _PUNCT:
-            return Token(_PUNCT[ch], ch, i, i + 1, space)
+        kind = _PUNCT.get(ch)
+        if kind is not None:
+            return Token(kind, ch, i, i + 1, space)
         if ch in _DIGITS or (ch == "." and i + 1 < len(text) and text[i + 1] in _DIGITS):
-            j = i
-            while j < len(text) and text[j] in _DIGITS:
-                j += 1
-            if j < len(text) and text[j] == "." and j + 1 < len(text) and text[j + 1] in _DIGITS:
-                j += 1
-                while j < len(text) and text[j] in _DIGITS:
-                    j += 1
-            if j < len(text) and text[j] in "eE":
-                k = j + 1
-                if k < len(text) and text[k] in "+-":
-                    k += 1
-                if k < len(text) and text[k] in _DIGITS:
-                    j = k
-                    while j < len(text) and text[j] in _DIGITS:
-                        j += 1
+            m = _NUMBER.match(text, i)
+            j = m.end() if m else i
             if j < len(text) and text[j] in _IDENT_START:
                 return self._ident(i, space)  # e.g. 4624_count is a field name
             return Token(Kind.NUMBER, text[i:j], i, j, space)
         if ch in _IDENT_START:
             return self._ident(i, space)
-        for op in _EXPR_OPS:
-            if text.startswith(op, i):
-                return Token(Kind.OP, op, i, i + len(op), space)
+        m = _EXPR_OPS.match(text, i)
+        if m:
+            return Token(Kind.OP, m.group(), i, m.end(), space)
         raise self.error(f"unexpected character {ch!r}", i)
 
     def _ident(self, i: int, space: bool) -> Token:
         text = self.text
-        j = i
-        while j < len(text) and text[j] in _IDENT_CHARS:
-            j += 1
+        j = _IDENT.match(text, i).end()  # type: ignore[union-attr]  # ch is an identifier start
         while j > i + 1 and text[j - 1] == ".":  # a trailing dot is the concat operator
             j -= 1
         return Token(Kind.IDENT, text[i:j], i, j, space)
