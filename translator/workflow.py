@@ -69,21 +69,23 @@ def build_rule(draft: RuleDraft, meta: dict[str, Any]) -> str:
     return to_yaml(assemble(meta, draft.logsource, draft.detection, draft.fields))
 
 
-def _draft(res: DetectionResult, search: str, content: Content, origin: str, label: str = "") -> RuleDraft | None:
+def _draft(
+    res: DetectionResult, search: str, content: Content, origin: str, label: str = "", data_sources: tuple[str, ...] = ()
+) -> RuleDraft | None:
     """Expand, parse and convert ``search`` into ``res``; None (reason recorded) when it does not parse."""
     try:
         pipeline = expand_and_parse(search, content, origin)
     except TranslatorError as exc:
         res.reasons.append(f"{label}{exc}")
         return None
-    draft = convert_pipeline(pipeline)
+    draft = convert_pipeline(pipeline, data_sources)
     res.status, res.reasons, res.notes = draft.status, list(draft.reasons), list(draft.notes)
     return draft
 
 
 def convert_detection(det: Detection, content: Content, rel: Path, opts: ConvertOptions) -> DetectionResult:
     res = DetectionResult(str(det.path), det.id, det.name)
-    draft = _draft(res, det.search, content, det.path.name, label="search: ")
+    draft = _draft(res, det.search, content, det.path.name, "search: ", tuple(det.data_sources))
     if draft is None or draft.detection is None:
         return res
     meta, meta_notes = sigma_metadata(det)

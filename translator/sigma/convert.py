@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any
 
 from translator.data import load_table
+from translator.sigma import cim
 from translator.sigma import logsource as ls
 from translator.sigma.detection import (
     FALSE,
@@ -53,12 +54,13 @@ def sigma_field(product: str, name: str) -> str:
     return _field_map(product).get(name, name)
 
 
-def convert_pipeline(pipeline: ast.Pipeline) -> RuleDraft:
+def convert_pipeline(pipeline: ast.Pipeline, data_sources: tuple[str, ...] | list[str] = ()) -> RuleDraft:
+    """Convert one parsed search; ``data_sources`` (the detection's) pick the logsource of a data model."""
     if not pipeline.commands:
         return RuleDraft(UNSUPPORTED, ["empty search"])
     first = pipeline.commands[0]
     if isinstance(first, ast.TstatsCommand):
-        return RuleDraft(UNSUPPORTED, ["data-model searches (`| tstats`) are not converted yet"])
+        return _convert_tstats(first, pipeline.commands[1:], data_sources)
     if not isinstance(first, ast.SearchCommand) or first.explicit:
         name = getattr(first, "name", "search")
         why = load_table("stages")["unsupported"].get(name, "does not search raw events")
@@ -88,6 +90,44 @@ def _convert_raw(base: ast.SearchExpr | None, rest: tuple[ast.Command, ...]) -> 
             node = make_and([node, Item(name, ("exists",), (True,))])
             draft.notes.append(f"`by {f}` drops events without {f}: made explicit with {name}|exists")
 
+    return _finish_detection(draft, node)
+
+
+def _convert_tstats(cmd: ast.TstatsCommand, rest: tuple[ast.Command, ...], data_sources: Any) -> RuleDraft:
+    if cmd.datamodel is None:
+        return RuleDraft(UNSUPPORTED, ["`| tstats` without `from datamodel=` reads index-time fields, not events"])
+    feed = cim.select_feed(cmd.datamodel, data_sources)
+    if feed is None:
+        known = cim.dataset_name(cmd.datamodel) in load_table("cim")["datasets"]
+        why = "no Sigma logsource for its data sources" if known else "not in the CIM mapping table yet"
+        return RuleDraft(UNSUPPORTED, [f"data model {cmd.datamodel}: {why}"])
+    draft = RuleDraft(EXACT, logsource=dict(feed.logsource))
+    draft.notes.append(f"data model {feed.dataset} read as {_logsource_text(feed.logsource)} ({feed.chosen_by})")
+    ctx = cim.CimLowering(feed=feed)
+    node = lower(cmd.where, ctx) if cmd.where is not None else TRUE
+    draft.reasons.extend(ctx.reasons)
+
+    fills = any(o.key.lower() == "fillnull_value" for o in cmd.options)
+    for f in cmd.by:
+        name = ctx.field_name(f)
+        if name is not None and name not in draft.fields:
+            draft.fields.append(name)
+        if fills or f == "_time":
+            continue
+        if name is None:
+            draft.reasons.append(f"`by {f}` drops events without {f}, which has no Sigma field; the rule is broader")
+        elif name not in _positive_fields(node):
+            node = make_and([node, Item(name, ("exists",), (True,))])
+            draft.notes.append(f"`by {f}` drops events without it: made explicit with {name}|exists")
+    _later_stages(rest, draft, aggregated=True)
+    return _finish_detection(draft, node)
+
+
+def _logsource_text(logsource: dict[str, str]) -> str:
+    return "/".join(logsource[k] for k in ("product", "category", "service") if k in logsource)
+
+
+def _finish_detection(draft: RuleDraft, node: Node) -> RuleDraft:
     if node == TRUE:
         draft.status = UNSUPPORTED
         draft.reasons.append("the search selects every event of its logsource; Sigma needs a condition")
@@ -108,7 +148,9 @@ def _positive_fields(node: Node) -> set[str]:
     return {c.field for c in children if isinstance(c, Item) and c.field}
 
 
-def _later_stages(commands: tuple[ast.Command, ...], draft: RuleDraft) -> tuple[list[str], list[str]]:
+def _later_stages(
+    commands: tuple[ast.Command, ...], draft: RuleDraft, aggregated: bool = False
+) -> tuple[list[str], list[str]]:
     """Walk the commands after the base search.
 
     Returns (fields a ``by`` clause requires, the first stats' ``by`` fields).
@@ -119,7 +161,6 @@ def _later_stages(commands: tuple[ast.Command, ...], draft: RuleDraft) -> tuple[
     filled: set[str] = set()
     required: list[str] = []
     by_fields: list[str] = []
-    aggregated = False
     for cmd in commands:
         name = ast.command_name(cmd)
         if isinstance(cmd, ast.SearchCommand):

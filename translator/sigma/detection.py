@@ -114,10 +114,19 @@ def wildcard_value(text: str) -> tuple[tuple[str, ...], Any]:
 
 @dataclass
 class Lowering:
-    """Context for :func:`lower`: field naming and the reasons collected."""
+    """Context for :func:`lower`: field naming and the reasons collected.
 
-    field_name: Callable[[str], str] = lambda f: f
+    ``field_name`` returns None for a field with no Sigma counterpart; a term on
+    it is then left out, broadening the rule.
+    """
+
+    field_name: Callable[[str], str | None] = lambda f: f
     reasons: list[str] = field(default_factory=list)
+
+    def equals(self, name: str, text: str) -> Node | None:
+        """``name=text`` as a Sigma item (None: the field cannot be expressed)."""
+        sigma = self.field_name(name)
+        return None if sigma is None else _equals(sigma, text)
 
     def drop(self, expr: ast.SearchExpr, negated: bool, why: str) -> Const:
         self.reasons.append(f"`{print_search(expr)}` not carried over: {why}; the rule is broader")
@@ -133,10 +142,12 @@ def lower(expr: ast.SearchExpr, ctx: Lowering, negated: bool = False) -> Node:
         return make_not(lower(expr.operand, ctx, not negated))
     if isinstance(expr, ast.Compare | ast.InList) and expr.field.lower() in _STORAGE_FIELDS:
         return ctx.drop(expr, negated, f"Sigma events have no {expr.field.lower()}")
+    if isinstance(expr, ast.Compare | ast.InList) and ctx.field_name(expr.field) is None:
+        return ctx.drop(expr, negated, f"{expr.field} has no Sigma field in this logsource")
     if isinstance(expr, ast.Compare):
         return _lower_compare(expr, ctx, negated)
     if isinstance(expr, ast.InList):
-        return make_or([_equals(ctx.field_name(expr.field), v.text) for v in expr.values])
+        return make_or([ctx.equals(expr.field, v.text) for v in expr.values])  # type: ignore[misc]
     if isinstance(expr, ast.Term):
         if expr.value.text and set(expr.value.text) == {"*"}:
             return TRUE
@@ -157,11 +168,14 @@ def _equals(field_name: str, text: str) -> Item:
 
 def _lower_compare(expr: ast.Compare, ctx: Lowering, negated: bool) -> Node:
     name = ctx.field_name(expr.field)
+    assert name is not None  # lower() drops unmapped fields first
+    equals = ctx.equals(expr.field, expr.value.text)
+    assert equals is not None
     if expr.op == "=":
-        return _equals(name, expr.value.text)
+        return equals
     if expr.op == "!=":
         # Splunk: f!=v needs f present, unlike NOT f=v
-        return make_and([Item(name, ("exists",), (True,)), make_not(_equals(name, expr.value.text))])
+        return make_and([Item(name, ("exists",), (True,)), make_not(equals)])
     mod = {"<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}[expr.op]
     if _NUMBER.match(expr.value.text):
         num = float(expr.value.text) if "." in expr.value.text else int(expr.value.text)

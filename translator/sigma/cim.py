@@ -1,0 +1,124 @@
+"""CIM data-model fields -> Sigma fields, driven by ``data/cim.yml``.
+
+A ``| tstats ... from datamodel=Endpoint.Processes where Processes.process_name=x``
+search reads normalised fields. Each dataset stands for one Sigma logsource per
+platform (chosen from the detection's data sources), and each CIM field for a
+Sigma field, either with the same value or as the last path component of it
+(``process_name`` is the file name of ``Image``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any
+
+from translator.data import load_table
+from translator.sigma.detection import Item, Lowering, Node, sigma_escape, wildcard_value
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    sigma: str
+    value: str = "equal"  # or "basename"
+
+
+@dataclass(frozen=True)
+class Feed:
+    """One dataset as seen from one platform: its Sigma logsource and path separator."""
+
+    dataset: str
+    prefix: str
+    logsource: dict[str, str]
+    separator: str
+    fields: dict[str, FieldRule]
+    chosen_by: str  # why this feed: for the report
+
+
+def dataset_name(datamodel: str) -> str:
+    """``Network_Traffic`` -> ``Network_Traffic.All_Traffic``; full names pass through."""
+    return str(load_table("cim")["aliases"].get(datamodel, datamodel))
+
+
+def select_feed(datamodel: str, data_sources: tuple[str, ...] | list[str]) -> Feed | None:
+    """The feed of ``datamodel`` that the detection's data sources name, or None if the table has none."""
+    name = dataset_name(datamodel)
+    spec = load_table("cim")["datasets"].get(name)
+    if spec is None:
+        return None
+    feeds: list[dict[str, Any]] = spec["feeds"]
+    sources = [s.lower() for s in data_sources]
+    chosen, why = None, ""
+    if sources:
+        for feed in feeds:
+            patterns = [p.lower() for p in feed["data_sources"]]
+            if all(any(fnmatchcase(s, p) for p in patterns) for s in sources):
+                chosen, why = feed, f"data_source {', '.join(data_sources)}"
+                break
+    if chosen is None:
+        chosen = next((f for f in feeds if f.get("default")), None)
+        if chosen is None:
+            return None
+        why = "the default for this data model (no data_source names another feed)"
+    rules = {k: FieldRule(v["sigma"], v.get("value", "equal")) for k, v in spec["fields"].items()}
+    return Feed(name, spec["prefix"], dict(chosen["logsource"]), chosen["separator"], rules, why)
+
+
+@dataclass
+class CimLowering(Lowering):
+    """Lowering for a tstats ``where``: CIM names in, Sigma items out."""
+
+    feed: Feed | None = None
+    unmapped: set[str] = field(default_factory=set)
+
+    def cim_field(self, name: str) -> str:
+        """``Processes.process_name`` -> ``process_name`` (the prefix is matched case-insensitively)."""
+        assert self.feed is not None
+        head, dot, rest = name.partition(".")
+        return rest if dot and head.lower() == self.feed.prefix.lower() else name
+
+    def rule(self, name: str) -> FieldRule | None:
+        assert self.feed is not None
+        return self.feed.fields.get(self.cim_field(name))
+
+    def __post_init__(self) -> None:
+        self.field_name = self._sigma_field
+
+    def _sigma_field(self, name: str) -> str | None:
+        rule = self.rule(name)
+        if rule is None:
+            self.unmapped.add(name)
+            return None
+        return rule.sigma
+
+    def equals(self, name: str, text: str) -> Node | None:
+        rule = self.rule(name)
+        if rule is None:
+            self.unmapped.add(name)
+            return None
+        if rule.value == "basename":
+            assert self.feed is not None
+            return basename_item(rule.sigma, text, self.feed.separator)
+        mods, value = wildcard_value(text)
+        return Item(rule.sigma, mods, (value,))
+
+
+def basename_item(sigma_field: str, text: str, sep: str) -> Node:
+    """``name=text`` where ``name`` is the last path component of ``sigma_field``.
+
+    The Sigma field is taken to hold a full path (Image, TargetFilename and
+    TargetObject always do): a plain name is ``endswith sep+name``; a name that
+    only starts with ``*`` is a suffix of the path too; other wildcard shapes
+    need a regular expression anchored at the last separator.
+    """
+    if text and set(text) == {"*"}:
+        return Item(sigma_field, ("exists",), (True,))
+    if "*" not in text:
+        return Item(sigma_field, ("endswith",), (sep + sigma_escape(text),))
+    inner = text[1:]
+    if text.startswith("*") and "*" not in inner and sep not in inner:
+        return Item(sigma_field, ("endswith",), (sigma_escape(inner),))
+    seps = re.escape(sep)
+    body = f"[^{seps}]*".join(re.escape(part) for part in text.split("*"))
+    return Item(sigma_field, ("re", "i"), (f"(?:^|{seps}){body}$",))
