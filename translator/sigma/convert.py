@@ -65,11 +65,11 @@ def convert_pipeline(pipeline: ast.Pipeline, data_sources: tuple[str, ...] | lis
         name = getattr(first, "name", "search")
         why = load_table("stages")["unsupported"].get(name, "does not search raw events")
         return RuleDraft(UNSUPPORTED, [f"the search starts with `| {name}`, which {why}"])
-    return _convert_raw(first.expr, pipeline.commands[1:])
+    return _convert_raw(first.expr, pipeline.commands[1:], tuple(data_sources))
 
 
-def _convert_raw(base: ast.SearchExpr | None, rest: tuple[ast.Command, ...]) -> RuleDraft:
-    inferred = ls.infer(base)
+def _convert_raw(base: ast.SearchExpr | None, rest: tuple[ast.Command, ...], data_sources: tuple[str, ...]) -> RuleDraft:
+    inferred = ls.infer(base, data_sources)
     draft = RuleDraft(EXACT, list(inferred.reasons), list(inferred.notes), inferred.logsource)
     if not inferred.logsource:
         draft.status = UNSUPPORTED

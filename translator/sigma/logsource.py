@@ -15,7 +15,7 @@ from typing import Any
 from translator.data import load_table
 from translator.spl import ast
 
-SOURCE_FIELDS = ("source", "sourcetype", "eventtype")
+SOURCE_FIELDS = ("source", "sourcetype", "eventtype", "channel")
 EVENT_CODE_FIELDS = ("EventCode", "EventID")
 
 
@@ -51,19 +51,43 @@ def _alternatives(expr: ast.SearchExpr, fields: tuple[str, ...]) -> list[tuple[s
 
 
 def source_logsource(field_name: str, value: str) -> dict[str, str] | None:
-    """The logsource one ``source=``/``sourcetype=`` value names, if the table knows it."""
+    """The logsource one ``source=``/``sourcetype=``/``eventtype=``/``Channel=`` value names, if the table knows it."""
     table = load_table("logsources")
     low = value.lower()
-    if field_name in ("source", "sourcetype"):
-        for prefix in table["windows_source_prefixes"]:
-            if low.startswith(prefix.lower()):
-                channel = value[len(prefix) :].lower()
-                matches = [ls for name, ls in table["windows_channels"].items() if fnmatchcase(name.lower(), channel)]
-                return dict(matches[0]) if matches and _same(matches) else None
-        platform = table["platform_sourcetypes"].get(low)
-        if platform:
-            return dict(platform)
-    return None
+    if field_name == "eventtype":
+        found = _lower_keys(table["eventtypes"]).get(low)
+        return dict(found) if found else None
+    if field_name == "channel":
+        return _channel(low)
+    for prefix in table["windows_source_prefixes"]:
+        if low.startswith(prefix.lower()):
+            return _channel(low[len(prefix) :])
+    found = _lower_keys(table["sourcetypes"]).get(low)
+    return dict(found) if found else None
+
+
+def _channel(pattern: str) -> dict[str, str] | None:
+    """The logsource of a Windows channel name (a Splunk pattern: * allowed), if all matches agree."""
+    channels = load_table("logsources")["windows_channels"]
+    matches = [ls for name, ls in channels.items() if fnmatchcase(name.lower(), pattern)]
+    return dict(matches[0]) if matches and _same(matches) else None
+
+
+def _lower_keys(table: dict[str, Any]) -> dict[str, Any]:
+    return {k.lower(): v for k, v in table.items()}
+
+
+def _pick_by_data_source(options: list[dict[str, str]], data_sources: tuple[str, ...]) -> dict[str, str] | None:
+    """Among logsources of different products, the one whose product the data sources name."""
+    prefs = load_table("logsources")["data_source_products"]
+    wanted = {
+        product
+        for product, patterns in prefs.items()
+        for ds in data_sources
+        if any(fnmatchcase(ds.lower(), p) for p in patterns)
+    }
+    kept = [o for o in options if o.get("product") in wanted]
+    return kept[0] if kept and _same(kept) else None
 
 
 def _event_codes(expr: ast.SearchExpr) -> list[int] | None:
@@ -80,7 +104,7 @@ def category_for(service: str, codes: list[int]) -> str | None:
     return None
 
 
-def infer(expr: ast.SearchExpr | None) -> LogsourceResult:
+def infer(expr: ast.SearchExpr | None, data_sources: tuple[str, ...] = ()) -> LogsourceResult:
     result = LogsourceResult({}, [])
     found: list[dict[str, str]] = []
     rest: list[ast.SearchExpr] = []
@@ -96,10 +120,19 @@ def infer(expr: ast.SearchExpr | None) -> LogsourceResult:
             rest.append(c)
             continue
         resolved = [source_logsource(f, v) for f, v in alts]
+        values = ", ".join(f"{f}={v}" for f, v in alts)
+        picked = None
+        if all(r is not None for r in resolved) and not _same(resolved):
+            picked = _pick_by_data_source(resolved, data_sources)  # type: ignore[arg-type]
         if all(r is not None for r in resolved) and _same(resolved):
             found.append(resolved[0])  # type: ignore[arg-type]
-            values = ", ".join(f"{f}={v}" for f, v in alts)
             result.notes.append(f"logsource from {values}")
+        elif picked is not None:
+            found.append(picked)
+            result.notes.append(
+                f"the source terms ({values}) name several platforms; data_source {', '.join(data_sources)} "
+                f"picks {picked.get('product')}"
+            )
         else:
             unknown = ", ".join(f"{f}={v}" for (f, v), r in zip(alts, resolved, strict=True) if r is None)
             result.reasons.append(
