@@ -70,7 +70,12 @@ def build_rule(draft: RuleDraft, meta: dict[str, Any]) -> str:
 
 
 def _draft(
-    res: DetectionResult, search: str, content: Content, origin: str, label: str = "", data_sources: tuple[str, ...] = ()
+    res: DetectionResult,
+    search: str,
+    content: Content,
+    origin: str,
+    label: str = "",
+    data_sources: tuple[str, ...] = (),
 ) -> RuleDraft | None:
     """Expand, parse and convert ``search`` into ``res``; None (reason recorded) when it does not parse."""
     try:
@@ -141,7 +146,11 @@ def convert_file(path: Path, content: Content, rel: Path, opts: ConvertOptions) 
         det = load_detection(path)
     except TranslatorError as exc:
         return DetectionResult(str(path), reasons=[str(exc)], loaded=False)
-    return convert_detection(det, content, rel, opts)
+    try:
+        return convert_detection(det, content, rel, opts)
+    except Exception as exc:  # a bug must not cost the rest of the batch; the report names it
+        reason = f"internal error in translator ({type(exc).__name__}: {exc}); please report it with this file"
+        return DetectionResult(str(path), det.id, det.name, reasons=[reason])
 
 
 def summary(results: list[DetectionResult]) -> dict[str, int]:

@@ -70,7 +70,7 @@ class CimLowering(Lowering):
     """Lowering for a tstats ``where``: CIM names in, Sigma items out."""
 
     feed: Feed | None = None
-    unmapped: set[str] = field(default_factory=set)
+    unmapped_fields: set[str] = field(default_factory=set)
 
     def cim_field(self, name: str) -> str:
         """``Processes.process_name`` -> ``process_name`` (the prefix is matched case-insensitively)."""
@@ -88,14 +88,14 @@ class CimLowering(Lowering):
     def _sigma_field(self, name: str) -> str | None:
         rule = self.rule(name)
         if rule is None:
-            self.unmapped.add(name)
+            self.unmapped_fields.add(name)
             return None
         return rule.sigma
 
     def equals(self, name: str, text: str) -> Node | None:
         rule = self.rule(name)
         if rule is None:
-            self.unmapped.add(name)
+            self.unmapped_fields.add(name)
             return None
         if rule.value == "basename":
             assert self.feed is not None

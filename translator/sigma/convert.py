@@ -18,6 +18,7 @@ from translator.sigma import cim
 from translator.sigma import logsource as ls
 from translator.sigma.detection import (
     FALSE,
+    STORAGE_FIELDS,
     TRUE,
     Item,
     Lowering,
@@ -27,8 +28,10 @@ from translator.sigma.detection import (
     lower,
     make_and,
 )
+from translator.sigma.lineage import FieldScope, aggregate_outputs
+from translator.sigma.stages import StageResult, StageWalker
+from translator.sigma.where import Target
 from translator.spl import ast
-from translator.spl.printer import print_command
 
 EXACT, PARTIAL, UNSUPPORTED, ERROR = "exact", "partial", "unsupported", "error"
 
@@ -68,7 +71,9 @@ def convert_pipeline(pipeline: ast.Pipeline, data_sources: tuple[str, ...] | lis
     return _convert_raw(first.expr, pipeline.commands[1:], tuple(data_sources))
 
 
-def _convert_raw(base: ast.SearchExpr | None, rest: tuple[ast.Command, ...], data_sources: tuple[str, ...]) -> RuleDraft:
+def _convert_raw(
+    base: ast.SearchExpr | None, rest: tuple[ast.Command, ...], data_sources: tuple[str, ...]
+) -> RuleDraft:
     inferred = ls.infer(base, data_sources)
     draft = RuleDraft(EXACT, list(inferred.reasons), list(inferred.notes), inferred.logsource)
     if not inferred.logsource:
@@ -80,7 +85,15 @@ def _convert_raw(base: ast.SearchExpr | None, rest: tuple[ast.Command, ...], dat
     node = lower(ast.And(tuple(inferred.remaining)), ctx) if inferred.remaining else TRUE
     draft.reasons.extend(ctx.reasons)
 
-    required, by_fields = _later_stages(rest, draft)
+    def target(event_field: str) -> Target | None:
+        if event_field.lower() in STORAGE_FIELDS or event_field in ("_raw", "_time"):
+            return None
+        return Target(sigma_field(product, event_field))
+
+    walker = StageWalker(FieldScope(), target, lambda: Lowering(field_name=lambda f: sigma_field(product, f)))
+    staged = _apply_stages(walker, rest, draft)
+    node = make_and([node, staged.node])
+    required, by_fields = staged.required, staged.by_fields
     if by_fields:
         draft.fields = [sigma_field(product, f) for f in by_fields]
     present = ls.always_present(inferred.logsource) | _positive_fields(node)
@@ -119,8 +132,30 @@ def _convert_tstats(cmd: ast.TstatsCommand, rest: tuple[ast.Command, ...], data_
         elif name not in _positive_fields(node):
             node = make_and([node, Item(name, ("exists",), (True,))])
             draft.notes.append(f"`by {f}` drops events without it: made explicit with {name}|exists")
-    _later_stages(rest, draft, aggregated=True)
+    scope = FieldScope()
+    scope.aggregate(cmd.by, aggregate_outputs(cmd.aggregations))
+    fill = next((o.value.text for o in cmd.options if o.key.lower() == "fillnull_value"), None)
+    if fill is not None:
+        scope.fills = {b: fill for b in cmd.by}
+
+    def target(event_field: str) -> Target | None:
+        rule = ctx.rule(event_field)
+        if rule is None:
+            return None
+        return Target(rule.sigma, feed.separator if rule.value == "basename" else None)
+
+    walker = StageWalker(scope, target, lambda: cim.CimLowering(feed=feed), aggregated=True)
+    node = make_and([node, _apply_stages(walker, rest, draft).node])
     return _finish_detection(draft, node)
+
+
+def _apply_stages(walker: StageWalker, rest: tuple[ast.Command, ...], draft: RuleDraft) -> StageResult:
+    result = walker.walk(rest)
+    draft.reasons.extend(result.reasons)
+    draft.notes.extend(result.notes)
+    if result.unsupported:
+        draft.status = UNSUPPORTED
+    return result
 
 
 def _logsource_text(logsource: dict[str, str]) -> str:
@@ -146,56 +181,3 @@ def _positive_fields(node: Node) -> set[str]:
     """Fields the top level of ``node`` already requires to be present."""
     children = node.children if isinstance(node, SAnd) else (node,)
     return {c.field for c in children if isinstance(c, Item) and c.field}
-
-
-def _later_stages(
-    commands: tuple[ast.Command, ...], draft: RuleDraft, aggregated: bool = False
-) -> tuple[list[str], list[str]]:
-    """Walk the commands after the base search.
-
-    Returns (fields a ``by`` clause requires, the first stats' ``by`` fields).
-    Appends reasons to ``draft`` and sets UNSUPPORTED where needed.
-    """
-    stages = load_table("stages")
-    filled_all = False
-    filled: set[str] = set()
-    required: list[str] = []
-    by_fields: list[str] = []
-    for cmd in commands:
-        name = ast.command_name(cmd)
-        if isinstance(cmd, ast.SearchCommand):
-            if cmd.expr is None or cmd.expr == ast.Term(ast.Value("*")):
-                continue
-            draft.reasons.append(f"`{print_command(cmd)}` not carried over yet; the rule is broader")
-            continue
-        if isinstance(cmd, ast.WhereCommand):
-            draft.reasons.append(f"`{print_command(cmd)}` not carried over yet; the rule is broader")
-            continue
-        if isinstance(cmd, ast.FillnullCommand):
-            if not aggregated:
-                if cmd.fields:
-                    filled.update(cmd.fields)
-                else:
-                    filled_all = True
-            continue
-        if isinstance(cmd, ast.StatsCommand) and cmd.name == "stats":
-            if not aggregated:
-                by_fields = list(cmd.by)
-                if not filled_all:
-                    required.extend(f for f in cmd.by if f not in filled and f != "_time")
-            aggregated = True
-            continue
-        if isinstance(cmd, ast.StatsCommand | ast.RenameCommand | ast.ConvertCommand | ast.FieldListCommand):
-            continue
-        if isinstance(cmd, ast.EvalCommand) or name in stages["neutral"]:
-            continue
-        if name in stages["unsupported"]:
-            draft.status = UNSUPPORTED
-            draft.reasons.append(f"`| {name}` {stages['unsupported'][name]}")
-            continue
-        if name in stages["filter"]:
-            draft.reasons.append(f"`| {print_command(cmd)}` not carried over; the rule is broader")
-            continue
-        draft.status = UNSUPPORTED
-        draft.reasons.append(f"unknown command `| {name}`: its effect on the selection is not known")
-    return required, by_fields

@@ -63,7 +63,7 @@ TRUE, FALSE = Const(True), Const(False)
 Node = Item | SAnd | SOr | SNot | Const
 
 # fields that describe where an event was stored, not what it says
-_STORAGE_FIELDS = {"index", "source", "sourcetype", "eventtype", "splunk_server"}
+STORAGE_FIELDS = {"index", "source", "sourcetype", "eventtype", "splunk_server"}
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 _INT = re.compile(r"^(0|-?[1-9]\d*)$")
 
@@ -123,6 +123,10 @@ class Lowering:
     field_name: Callable[[str], str | None] = lambda f: f
     reasons: list[str] = field(default_factory=list)
 
+    def unmapped(self, name: str) -> str:
+        """Why a field has no Sigma counterpart (for the report)."""
+        return f"{name} has no Sigma field in this logsource"
+
     def equals(self, name: str, text: str) -> Node | None:
         """``name=text`` as a Sigma item (None: the field cannot be expressed)."""
         sigma = self.field_name(name)
@@ -140,10 +144,10 @@ def lower(expr: ast.SearchExpr, ctx: Lowering, negated: bool = False) -> Node:
         return make_or([lower(x, ctx, negated) for x in expr.operands])
     if isinstance(expr, ast.Not):
         return make_not(lower(expr.operand, ctx, not negated))
-    if isinstance(expr, ast.Compare | ast.InList) and expr.field.lower() in _STORAGE_FIELDS:
+    if isinstance(expr, ast.Compare | ast.InList) and expr.field.lower() in STORAGE_FIELDS:
         return ctx.drop(expr, negated, f"Sigma events have no {expr.field.lower()}")
     if isinstance(expr, ast.Compare | ast.InList) and ctx.field_name(expr.field) is None:
-        return ctx.drop(expr, negated, f"{expr.field} has no Sigma field in this logsource")
+        return ctx.drop(expr, negated, ctx.unmapped(expr.field))
     if isinstance(expr, ast.Compare):
         return _lower_compare(expr, ctx, negated)
     if isinstance(expr, ast.InList):

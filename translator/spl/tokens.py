@@ -66,9 +66,7 @@ _EXPR_OPS = re.compile(r"==|!=|<=|>=|=|<|>|\+|-|\*|/|%|\.")
 # keeps the next character in the word (\" or \\), and "!" ends it only before "=".
 _SEARCH_WORD = re.compile(r'(?:[^\s|()\[\],"=<>!\\]|\\\S?|!(?!=))*')
 # one search-mode token: (space)(punctuation|operator|word); the word may be empty (at a quote or the end)
-_SEARCH_TOKEN = re.compile(
-    r"(\s*)(?:([|()\[\],])|(!=|<=|>=|==|=|<|>)|(" + _SEARCH_WORD.pattern + "))"
-)
+_SEARCH_TOKEN = re.compile(r"(\s*)(?:([|()\[\],])|(!=|<=|>=|==|=|<|>)|(" + _SEARCH_WORD.pattern + "))")
 _NUMBER = re.compile(r"(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?")
 _IDENT = re.compile(r"[A-Za-z0-9_@.{}:]+")  # callers check the first character
 _IDENT_START = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_@")

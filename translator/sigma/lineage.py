@@ -1,0 +1,166 @@
+"""Which field names, at some point of a pipeline, still hold an event's own field.
+
+A later ``| where`` or ``| search`` can be folded into the Sigma detection only
+when every field it reads is an event field (possibly renamed, or a group-by
+field of an aggregation, whose value is the same for every event of the group).
+Fields computed by eval, lookup, rex, aggregations and the like are not.
+
+The scope is conservative: when a command may create fields whose names we
+cannot list (``spath`` without ``output=``, ``lookup`` without ``OUTPUT``,
+``xmlkv``, ...), names not already known stop counting as event fields.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+
+from translator.spl import ast
+
+_REX_GROUP = re.compile(r"\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>")
+# commands that add fields whose names depend on the data
+_OPAQUE_OUTPUTS = {"xmlkv", "fromjson", "extract", "multikv", "foreach", "spath", "addtotals", "anomalydetection"}
+# commands that never change fields
+_NO_FIELD_CHANGE = {"sort", "dedup", "head", "tail", "bin", "bucket", "regex", "where", "search", "makeresults"}
+
+
+@dataclass
+class FieldScope:
+    mapping: dict[str, str] = field(default_factory=dict)  # current name -> event field
+    derived: set[str] = field(default_factory=set)  # computed, or gone
+    open: bool = True  # a name not listed is an event field of the same name
+    fills: dict[str, str] = field(default_factory=dict)  # event field -> value that fills its absence
+    fill_all: bool = False  # fillnull without a field list ran: any field may be filled
+
+    def resolve(self, name: str) -> str | None:
+        """The event field ``name`` holds now, or None if it is not one."""
+        if name in self.derived:
+            return None
+        if name in self.mapping:
+            return self.mapping[name]
+        return name if self.open else None
+
+    def fill_of(self, event_field: str) -> str | None:
+        return self.fills.get(event_field)
+
+    def _set(self, name: str, event_field: str | None) -> None:
+        if event_field is None:
+            self.mapping.pop(name, None)
+            self.derived.add(name)
+        else:
+            self.derived.discard(name)
+            self.mapping[name] = event_field
+
+    def derive(self, *names: str) -> None:
+        for n in names:
+            self._set(n, None)
+
+    def close(self) -> None:
+        """Unknown names stop counting as event fields (a command added fields we cannot name)."""
+        self.open = False
+
+    # -- command effects --------------------------------------------------
+    def rename(self, pairs: tuple[tuple[str, str], ...]) -> None:
+        for old, new in pairs:
+            if "*" not in old:
+                target = self.resolve(old)
+                self._set(old, None)
+                self._set(new, target)
+                continue
+            # wildcard rename: known names move; unknown ones cannot be followed
+            pattern = re.compile(re.escape(old).replace(r"\*", "(.*)") + r"\Z")
+            for name in [n for n in self.mapping if pattern.match(n)]:
+                parts = pattern.match(name).groups()  # type: ignore[union-attr]
+                renamed = new
+                for p in parts:
+                    renamed = renamed.replace("*", p, 1)
+                target = self.mapping.pop(name)
+                self._set(renamed, target)
+            self.close()
+
+    def aggregate(self, by: tuple[str, ...], outputs: list[str]) -> None:
+        """stats/tstats: only group-by fields survive, plus the aggregates (derived)."""
+        self.mapping = {b: t for b in by if (t := self.resolve(b)) is not None}
+        self.derived = set(outputs) - set(self.mapping)
+        self.open = False
+
+    def apply(self, cmd: ast.Command) -> None:
+        """Update the scope for a command that does not aggregate."""
+        name = ast.command_name(cmd)
+        if name in _NO_FIELD_CHANGE:
+            return
+        if isinstance(cmd, ast.RenameCommand):
+            self.rename(cmd.pairs)
+        elif isinstance(cmd, ast.EvalCommand):
+            for a in cmd.assignments:
+                src = self.resolve(a.expr.name) if isinstance(a.expr, ast.Field) else None
+                self._set(a.field, src)
+        elif isinstance(cmd, ast.FillnullCommand):
+            value = cmd.value.text if cmd.value is not None else "0"
+            if not cmd.fields:
+                self.fill_all = True
+            for f in cmd.fields:
+                target = self.resolve(f)
+                if target is not None:
+                    self.fills[target] = value
+        elif isinstance(cmd, ast.StatsCommand):  # eventstats / streamstats: rows stay, fields are added
+            self.derive(*aggregate_outputs(cmd.aggregations))
+        elif isinstance(cmd, ast.LookupCommand):
+            if cmd.output_mode is None:
+                self.close()
+            self.derive(*(o.alias or o.field for o in cmd.outputs))
+        elif isinstance(cmd, ast.ConvertCommand):
+            self.derive(*(c.alias or c.field for c in cmd.conversions))
+        elif isinstance(cmd, ast.FieldListCommand):
+            self._field_list(cmd)
+        elif isinstance(cmd, ast.ReplaceCommand):
+            self.derive(*cmd.fields)
+            if not cmd.fields:
+                self.close()
+        elif isinstance(cmd, ast.ArgsCommand):
+            self._args_command(cmd)
+        else:
+            self.close()
+
+    def _field_list(self, cmd: ast.FieldListCommand) -> None:
+        if cmd.mode == "-":
+            for f in cmd.fields:
+                for name in [n for n in self.mapping if fnmatchcase(n, f)] + ([f] if "*" not in f else []):
+                    self._set(name, None)
+            return
+        keep = {n: t for n, t in self.mapping.items() if any(fnmatchcase(n, f) for f in cmd.fields)}
+        if self.open:
+            keep.update({f: f for f in cmd.fields if "*" not in f and f not in self.derived})
+        self.mapping, self.open = keep, False
+
+    def _args_command(self, cmd: ast.ArgsCommand) -> None:
+        name = cmd.name
+        if name == "rex":
+            target = cmd.option("field") or "_raw"
+            if (cmd.option("mode") or "").lower() == "sed":
+                self.derive(target)
+            else:
+                self.derive(*_REX_GROUP.findall(cmd.args[0].text if cmd.args else ""))
+        elif name == "spath" and cmd.option("output"):
+            self.derive(cmd.option("output") or "")
+        elif name == "iplocation":
+            prefix = cmd.option("prefix") or ""
+            self.derive(*(prefix + f for f in ("City", "Country", "Region", "lat", "lon", "MetroCode", "Timezone")))
+        elif name in ("makemv", "mvexpand"):
+            self.derive(*(a.text for a in cmd.args))
+        elif name in _OPAQUE_OUTPUTS or name not in ("inputlookup", "outputlookup"):
+            self.close()
+
+
+def aggregate_outputs(aggs: tuple[ast.Aggregation, ...]) -> list[str]:
+    """The field names aggregations write: the alias, or ``func(arg)`` as Splunk names it."""
+    out = []
+    for a in aggs:
+        if a.alias:
+            out.append(a.alias)
+        elif isinstance(a.arg, ast.Field):
+            out.append(f"{a.func}({a.arg.name})")
+        else:
+            out.append(a.func)
+    return out
