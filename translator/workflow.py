@@ -20,7 +20,7 @@ from translator.emit.writer import write_atomic
 from translator.errors import TranslatorError
 from translator.sigma.convert import ERROR, RuleDraft, convert_pipeline
 from translator.sigma.metadata import sigma_metadata
-from translator.sigma.rule import assemble, load_rule, to_yaml, validate
+from translator.sigma.rule import assemble, assemble_correlation, load_rule, rule_name, to_yaml, validate
 from translator.spl import MacroExpander, ast, parse
 
 STATUSES = ("exact", "partial", "unsupported", "error")
@@ -64,9 +64,13 @@ def expand_and_parse(search: str, content: Content, origin: str) -> ast.Pipeline
     return parse(expansion.text, origin, expansion.location)
 
 
-def build_rule(draft: RuleDraft, meta: dict[str, Any]) -> str:
+def build_rule(draft: RuleDraft, meta: dict[str, Any], name: str = "spl_query") -> str:
+    """The rule's YAML; with a correlation, the base rule is named ``name`` and the correlation follows it."""
     assert draft.detection is not None
-    return to_yaml(assemble(meta, draft.logsource, draft.detection, draft.fields))
+    if draft.correlation is None:
+        return to_yaml(assemble(meta, draft.logsource, draft.detection, draft.fields))
+    base = assemble({**meta, "name": name}, draft.logsource, draft.detection, draft.fields)
+    return to_yaml(base, assemble_correlation(base, draft.correlation))
 
 
 def _draft(
@@ -95,7 +99,7 @@ def convert_detection(det: Detection, content: Content, rel: Path, opts: Convert
         return res
     meta, meta_notes = sigma_metadata(det)
     res.notes.extend(meta_notes)
-    _finish(res, build_rule(draft, meta), rel, opts)
+    _finish(res, build_rule(draft, meta, rule_name(det.path.stem)), rel, opts)
     return res
 
 

@@ -46,6 +46,7 @@ class RuleDraft:
     logsource: dict[str, str] = field(default_factory=dict)
     detection: dict[str, Any] | None = None
     fields: list[str] = field(default_factory=list)
+    correlation: dict[str, Any] | None = None  # type, group-by, timespan, condition
 
 
 @cache
@@ -132,11 +133,6 @@ def _convert_tstats(cmd: ast.TstatsCommand, rest: tuple[ast.Command, ...], data_
         elif name not in _positive_fields(node):
             node = make_and([node, Item(name, ("exists",), (True,))])
             draft.notes.append(f"`by {f}` drops events without it: made explicit with {name}|exists")
-    scope = FieldScope()
-    scope.aggregate(cmd.by, aggregate_outputs(cmd.aggregations))
-    fill = next((o.value.text for o in cmd.options if o.key.lower() == "fillnull_value"), None)
-    if fill is not None:
-        scope.fills = {b: fill for b in cmd.by}
 
     def target(event_field: str) -> Target | None:
         rule = ctx.rule(event_field)
@@ -144,13 +140,21 @@ def _convert_tstats(cmd: ast.TstatsCommand, rest: tuple[ast.Command, ...], data_
             return None
         return Target(rule.sigma, feed.separator if rule.value == "basename" else None)
 
+    scope = FieldScope()
     walker = StageWalker(scope, target, lambda: cim.CimLowering(feed=feed), aggregated=True)
+    span = next((o.value.text for o in cmd.by_options if o.key.lower() == "span"), None)
+    walker.start_aggregation(cmd.by, cmd.aggregations, span)  # before the scope closes: arguments resolve
+    scope.aggregate(cmd.by, aggregate_outputs(cmd.aggregations))
+    fill = next((o.value.text for o in cmd.options if o.key.lower() == "fillnull_value"), None)
+    if fill is not None:
+        scope.fills = {b: fill for b in cmd.by}
     node = make_and([node, _apply_stages(walker, rest, draft).node])
     return _finish_detection(draft, node)
 
 
 def _apply_stages(walker: StageWalker, rest: tuple[ast.Command, ...], draft: RuleDraft) -> StageResult:
     result = walker.walk(rest)
+    draft.correlation = result.correlation
     draft.reasons.extend(result.reasons)
     draft.notes.extend(result.notes)
     if result.unsupported:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from functools import cache
 from typing import Any
 
 import yaml
 from sigma.collection import SigmaCollection
+from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
 from sigma.validators.base import SigmaRuleValidator
@@ -17,6 +19,7 @@ NETWORK_VALIDATORS = frozenset({"attacktag", "d3_fendtag"})
 _ORDER = (
     "title",
     "id",
+    "name",
     "status",
     "description",
     "references",
@@ -26,6 +29,7 @@ _ORDER = (
     "tags",
     "logsource",
     "detection",
+    "correlation",
     "fields",
     "falsepositives",
     "level",
@@ -36,6 +40,41 @@ def assemble(meta: dict[str, Any], logsource: dict[str, str], detection: dict[st
     parts: dict[str, Any] = {**meta, "logsource": logsource, "detection": detection}
     if fields:
         parts["fields"] = fields
+    return {k: parts[k] for k in _ORDER if k in parts}
+
+
+def rule_name(stem: str) -> str:
+    """A Sigma rule ``name`` (how a correlation refers to it) from a detection's file name."""
+    return "".join(c if c.isalnum() else "_" for c in stem.lower()).strip("_") or "rule"
+
+
+# metadata a correlation rule repeats from its base rule
+_CORRELATION_META = (
+    "status",
+    "description",
+    "references",
+    "author",
+    "date",
+    "modified",
+    "tags",
+    "falsepositives",
+    "level",
+)
+
+
+def assemble_correlation(base: dict[str, Any], correlation: dict[str, Any]) -> dict[str, Any]:
+    """The correlation rule over ``base`` (which must have a ``name``): same metadata, its own id."""
+    parts: dict[str, Any] = {k: base[k] for k in _CORRELATION_META if k in base}
+    parts["title"] = f"{base['title']} (threshold)"
+    if "id" in base:
+        parts["id"] = str(uuid.uuid5(uuid.UUID(base["id"]), "correlation"))
+    parts["correlation"] = {
+        "type": correlation["type"],
+        "rules": [base["name"]],
+        **({"group-by": correlation["group-by"]} if correlation.get("group-by") else {}),
+        "timespan": correlation["timespan"],
+        "condition": correlation["condition"],
+    }
     return {k: parts[k] for k in _ORDER if k in parts}
 
 
@@ -54,18 +93,28 @@ def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str_representer)
 
 
-def to_yaml(rule: dict[str, Any]) -> str:
-    return yaml.dump(rule, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000, default_flow_style=False)
+def to_yaml(*rules: dict[str, Any]) -> str:
+    """One rule, or a rule and its correlation as YAML documents separated by ``---``."""
+    return "---\n".join(
+        yaml.dump(r, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000, default_flow_style=False)
+        for r in rules
+    )
 
 
 def load_rule(text: str) -> SigmaRule:
-    """Parse one rule with pySigma; raises SigmaError on an invalid rule."""
+    """Parse a rule (and its correlation, if any) with pySigma; returns the base rule.
+
+    Raises SigmaError when pySigma rejects either document.
+    """
     collection = SigmaCollection.from_yaml(text)
-    rules = [r for r in collection.rules if isinstance(r, SigmaRule)]
     if collection.errors:
         raise collection.errors[0]
-    if len(rules) != 1:
-        raise SigmaError(f"expected one Sigma rule, found {len(rules)}")
+    rules = [r for r in collection.rules if isinstance(r, SigmaRule)]
+    correlations = [r for r in collection.rules if isinstance(r, SigmaCorrelationRule)]
+    if len(rules) != 1 or len(correlations) > 1:
+        raise SigmaError(f"expected one Sigma rule and at most one correlation, found {len(collection.rules)}")
+    if correlations:
+        collection.resolve_rule_references()
     return rules[0]
 
 

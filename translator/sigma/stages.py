@@ -8,11 +8,13 @@ command is classified by ``data/stages.yml``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from translator.data import load_table
-from translator.sigma.detection import TRUE, Lowering, Node, lower, make_and
+from translator.sigma.detection import TRUE, Lowering, Node, lower, make_and, make_not
 from translator.sigma.lineage import FieldScope, aggregate_outputs
 from translator.sigma.where import Target, Unfoldable, lower_where
 from translator.spl import ast
@@ -21,9 +23,34 @@ from translator.spl.printer import print_command, print_expr, print_search
 UNSUPPORTED = "unsupported"
 
 
+_THRESHOLD_OPS = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte", "=": "eq", "==": "eq"}
+_FLIPPED = {">": "<", ">=": "<=", "<": ">", "<=": ">="}
+# aggregation -> Sigma correlation type (and whether it takes a field)
+_CORRELATION_TYPES = {
+    "count": "event_count",
+    "dc": "value_count",
+    "distinct_count": "value_count",
+    "sum": "value_sum",
+    "avg": "value_avg",
+    "mean": "value_avg",
+}
+DEFAULT_TIMESPAN = "60m"
+
+
+@dataclass
+class Aggregation:
+    """The first aggregation of the pipeline, for thresholds on its outputs."""
+
+    by: tuple[str, ...]  # event fields (None-free), _time excluded
+    outputs: dict[str, tuple[str, str | None]]  # output name -> (function, event field of its argument)
+    span: str | None  # time bucket, when the aggregation groups by _time
+    time_unbucketed: bool = False  # grouped by exact _time: no Sigma timespan fits
+
+
 @dataclass
 class StageResult:
     node: Node = TRUE  # what the folded stages add (ANDed with the base detection)
+    correlation: dict[str, Any] | None = None  # a Sigma correlation over the base rule
     required: list[str] = field(default_factory=list)  # event fields a `by` needs present
     by_fields: list[str] = field(default_factory=list)  # event fields of the first aggregation's `by`
     reasons: list[str] = field(default_factory=list)
@@ -45,6 +72,8 @@ class StageWalker:
     base_ctx: Callable[[], Lowering]
     aggregated: bool = False
     result: StageResult = field(default_factory=StageResult)
+    first_aggregation: Aggregation | None = None
+    span: str | None = None  # from `bin _time span=...` before an aggregation
 
     def resolve(self, name: str) -> Target | None:
         event_field = self.scope.resolve(name)
@@ -70,6 +99,8 @@ class StageWalker:
                 self._fold_where(cmd.expr)
             elif isinstance(cmd, ast.StatsCommand) and name in ("stats", "timechart"):
                 self._aggregate(cmd)
+            elif isinstance(cmd, ast.RegexCommand):
+                self._fold_regex(cmd)
             elif name in stages["unsupported"]:
                 res.unsupported = True
                 res.reasons.append(f"`| {name}` {stages['unsupported'][name]}")
@@ -78,12 +109,36 @@ class StageWalker:
             elif not (isinstance(cmd, ast.StatsCommand) or name in stages["neutral"]):
                 res.unsupported = True
                 res.reasons.append(f"unknown command `| {name}`: its effect on the selection is not known")
+            if isinstance(cmd, ast.ArgsCommand) and name in ("bin", "bucket") and cmd.args[0].text == "_time":
+                self.span = cmd.option("span") or self.span
+            if isinstance(cmd, ast.EvalCommand | ast.RenameCommand) and self.first_aggregation is not None:
+                changed = {a.field for a in getattr(cmd, "assignments", ())} | {
+                    n for pair in getattr(cmd, "pairs", ()) for n in pair
+                }
+                for n in changed:
+                    self.first_aggregation.outputs.pop(n, None)
             if not (isinstance(cmd, ast.StatsCommand) and name in ("stats", "timechart")):
                 self.scope.apply(cmd)
         return res
 
+    def start_aggregation(self, by: tuple[str, ...], aggs: tuple[ast.Aggregation, ...], span: str | None) -> None:
+        """Record the first aggregation (tstats, or the first stats) for thresholds on its outputs."""
+        outputs: dict[str, tuple[str, str | None]] = {}
+        for a, out in zip(aggs, aggregate_outputs(aggs), strict=True):
+            arg = self.scope.resolve(a.arg.name) if isinstance(a.arg, ast.Field) else None
+            outputs[out] = (a.func, arg)
+        events_by = tuple(t for b in by if b != "_time" and (t := self.scope.resolve(b)) is not None)
+        unbucketed = "_time" in by and span is None
+        self.first_aggregation = Aggregation(events_by, outputs, span if "_time" in by else None, unbucketed)
+        if len(events_by) != len([b for b in by if b != "_time"]):
+            self.first_aggregation.outputs.clear()  # a group-by field Sigma cannot name: no threshold
+
     def _aggregate(self, cmd: ast.StatsCommand) -> None:
         res = self.result
+        if self.first_aggregation is None and not self.aggregated:
+            self.start_aggregation(cmd.by, cmd.aggregations, self.span if "_time" in cmd.by else None)
+        elif self.first_aggregation is not None:
+            self.first_aggregation.outputs.clear()  # a second aggregation: thresholds read other rows
         if not self.aggregated:
             res.by_fields = [t for b in cmd.by if (t := self.scope.resolve(b)) is not None]
             for b in cmd.by:
@@ -101,10 +156,71 @@ class StageWalker:
             try:
                 node = lower_where(conj, self.resolve)
             except Unfoldable as why:
+                if self._threshold(conj):
+                    continue
                 self.result.reasons.append(f"`where {print_expr(conj)}` not carried over: {why}; the rule is broader")
                 continue
             self.result.node = make_and([self.result.node, node])
             self.result.notes.append(f"`where {print_expr(conj)}` folded into the detection")
+
+    def _threshold(self, conj: ast.Expr) -> bool:
+        """``where count > N`` on the first aggregation's output -> a Sigma correlation."""
+        agg = self.first_aggregation
+        if agg is None or self.result.correlation is not None or agg.time_unbucketed:
+            return False
+        if not (isinstance(conj, ast.Binary) and conj.op in _THRESHOLD_OPS):
+            return False
+        left, right, op = conj.left, conj.right, conj.op
+        if isinstance(left, ast.Num) and isinstance(right, ast.Field):
+            left, right, op = right, left, _FLIPPED.get(op, op)
+        if not (isinstance(left, ast.Field) and isinstance(right, ast.Num) and left.name in agg.outputs):
+            return False
+        func, arg = agg.outputs[left.name]
+        kind = _CORRELATION_TYPES.get(func)
+        if kind is None or (kind != "event_count") != (arg is not None):
+            return False
+        group_by = []
+        for ev in agg.by:
+            t = self.target(ev)
+            if t is None or t.basename is not None:
+                return False  # grouping by a file name is not grouping by its path
+            group_by.append(t.sigma)
+        value = float(right.text) if "." in right.text else int(right.text)
+        condition: dict[str, Any] = {_THRESHOLD_OPS[op]: value}
+        if arg is not None:
+            t = self.target(arg)
+            if t is None or t.basename is not None:
+                return False
+            condition["field"] = t.sigma
+        timespan = _sigma_timespan(agg.span) if agg.span else None
+        if agg.span and timespan is None:
+            return False
+        if timespan is None:
+            timespan = DEFAULT_TIMESPAN
+            self.result.notes.append(
+                f"the search aggregates over its whole time range, which the rule does not state: "
+                f"the correlation uses {DEFAULT_TIMESPAN}; set it to the schedule's window"
+            )
+        self.result.correlation = {"type": kind, "group-by": group_by, "timespan": timespan, "condition": condition}
+        self.result.notes.append(f"`where {print_expr(conj)}` became a {kind} correlation over {timespan}")
+        return True
+
+    def _fold_regex(self, cmd: ast.RegexCommand) -> None:
+        text = print_command(cmd)
+        if cmd.field is None:
+            self.result.reasons.append(
+                f"`| {text}` matches the raw event text, which Sigma cannot; the rule is broader"
+            )
+            return
+        call = ast.Call("match", (ast.Field(cmd.field), ast.Str(cmd.pattern)))
+        try:
+            node = lower_where(call, self.resolve)
+        except Unfoldable as why:
+            self.result.reasons.append(f"`| {text}` not carried over: {why}; the rule is broader")
+            return
+        # `regex f!=p` keeps the events whose f does not match, those without f included
+        self.result.node = make_and([self.result.node, make_not(node) if cmd.negated else node])
+        self.result.notes.append(f"`| {text}` folded into the detection")
 
     def _event_field(self, name: str) -> str | None:
         """For ``| search``: the event field ``name`` holds, unless a fill may have set it."""
@@ -144,6 +260,17 @@ class ScopedLowering(Lowering):
         if self.event_field(name) is None:
             return f"{name} is computed by the search (or filled), not an event field"
         return self.base.unmapped(name)
+
+
+_SPAN = re.compile(r"^(\d+)\s*(s|sec|secs|second|seconds|m|min|mins|minute|minutes|h|hr|hrs|hour|hours|d|day|days)$")
+
+
+def _sigma_timespan(span: str) -> str | None:
+    """An SPL span (``5m``, ``1hr``, ``30s``) as a Sigma timespan, or None."""
+    m = _SPAN.match(span.strip().lower())
+    if m is None:
+        return None
+    return m.group(1) + m.group(2)[0]
 
 
 def _conjuncts(expr: ast.Expr) -> list[ast.Expr]:
