@@ -61,7 +61,8 @@ def select_feed(datamodel: str, data_sources: tuple[str, ...] | list[str]) -> Fe
         if chosen is None:
             return None
         why = "the default for this data model (no data_source names another feed)"
-    rules = {k: FieldRule(v["sigma"], v.get("value", "equal")) for k, v in spec["fields"].items()}
+    field_spec = chosen.get("fields", spec.get("fields", {}))
+    rules = {k: FieldRule(v["sigma"], v.get("value", "equal")) for k, v in field_spec.items()}
     return Feed(name, spec["prefix"], dict(chosen["logsource"]), chosen["separator"], rules, why)
 
 
