@@ -101,6 +101,8 @@ class CimLowering(Lowering):
         if rule.value == "basename":
             assert self.feed is not None
             return basename_item(rule.sigma, text, self.feed.separator)
+        if rule.value == "derived":
+            return None  # only its presence carries over
         mods, value = wildcard_value(text)
         return Item(rule.sigma, mods, (value,))
 

@@ -126,8 +126,8 @@ def _convert_tstats(cmd: ast.TstatsCommand, rest: tuple[ast.Command, ...], data_
         name = ctx.field_name(f)
         if name is not None and name not in draft.fields:
             draft.fields.append(name)
-        if fills or f == "_time":
-            continue
+        if fills or f == "_time" or f.lower() in STORAGE_FIELDS | {"host"}:
+            continue  # filled, or a field every event has
         if name is None:
             draft.reasons.append(f"`by {f}` drops events without {f}, which has no Sigma field; the rule is broader")
         elif name not in _positive_fields(node):
@@ -136,7 +136,7 @@ def _convert_tstats(cmd: ast.TstatsCommand, rest: tuple[ast.Command, ...], data_
 
     def target(event_field: str) -> Target | None:
         rule = ctx.rule(event_field)
-        if rule is None:
+        if rule is None or rule.value == "derived":
             return None
         return Target(rule.sigma, feed.separator if rule.value == "basename" else None)
 

@@ -132,6 +132,12 @@ class Lowering:
         sigma = self.field_name(name)
         return None if sigma is None else _equals(sigma, text)
 
+    def not_equals(self, name: str, equals: Node) -> Node:
+        """``name!=text`` given ``name=text``: Splunk's ``!=`` needs the field present, unlike ``NOT``."""
+        sigma = self.field_name(name)
+        assert sigma is not None
+        return make_and([Item(sigma, ("exists",), (True,)), make_not(equals)])
+
     def drop(self, expr: ast.SearchExpr, negated: bool, why: str) -> Const:
         self.reasons.append(f"`{print_search(expr)}` not carried over: {why}; the rule is broader")
         return FALSE if negated else TRUE
@@ -151,7 +157,10 @@ def lower(expr: ast.SearchExpr, ctx: Lowering, negated: bool = False) -> Node:
     if isinstance(expr, ast.Compare):
         return _lower_compare(expr, ctx, negated)
     if isinstance(expr, ast.InList):
-        return make_or([ctx.equals(expr.field, v.text) for v in expr.values])  # type: ignore[misc]
+        items = [ctx.equals(expr.field, v.text) for v in expr.values]
+        if any(i is None for i in items):
+            return ctx.drop(expr, negated, f"values of {expr.field} have no Sigma form")
+        return make_or(items)  # type: ignore[arg-type]
     if isinstance(expr, ast.Term):
         if expr.value.text and set(expr.value.text) == {"*"}:
             return TRUE
@@ -165,6 +174,12 @@ def lower(expr: ast.SearchExpr, ctx: Lowering, negated: bool = False) -> Node:
     raise TypeError(f"not a search expression: {expr!r}")
 
 
+def splunk_match(value: str, pattern: str) -> bool:
+    """Splunk search-language matching of one value: case-insensitive, ``*`` any run."""
+    regex = ".*".join(re.escape(p) for p in pattern.split("*"))
+    return re.fullmatch(regex, value, re.IGNORECASE | re.DOTALL) is not None
+
+
 def _equals(field_name: str, text: str) -> Item:
     mods, value = wildcard_value(text)
     return Item(field_name, mods, (value,))
@@ -173,13 +188,11 @@ def _equals(field_name: str, text: str) -> Item:
 def _lower_compare(expr: ast.Compare, ctx: Lowering, negated: bool) -> Node:
     name = ctx.field_name(expr.field)
     assert name is not None  # lower() drops unmapped fields first
-    equals = ctx.equals(expr.field, expr.value.text)
-    assert equals is not None
-    if expr.op == "=":
-        return equals
-    if expr.op == "!=":
-        # Splunk: f!=v needs f present, unlike NOT f=v
-        return make_and([Item(name, ("exists",), (True,)), make_not(equals)])
+    if expr.op in ("=", "!="):
+        equals = ctx.equals(expr.field, expr.value.text)
+        if equals is None:
+            return ctx.drop(expr, negated, f"values of {expr.field} have no Sigma form")
+        return equals if expr.op == "=" else ctx.not_equals(expr.field, equals)
     mod = {"<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}[expr.op]
     if _NUMBER.match(expr.value.text):
         num = float(expr.value.text) if "." in expr.value.text else int(expr.value.text)

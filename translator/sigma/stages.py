@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from translator.data import load_table
-from translator.sigma.detection import TRUE, Lowering, Node, lower, make_and, make_not
+from translator.sigma.detection import TRUE, Item, Lowering, Node, lower, make_and, make_not, make_or, splunk_match
 from translator.sigma.lineage import FieldScope, aggregate_outputs
 from translator.sigma.where import Target, Unfoldable, lower_where
 from translator.spl import ast
@@ -223,13 +223,16 @@ class StageWalker:
         self.result.notes.append(f"`| {text}` folded into the detection")
 
     def _event_field(self, name: str) -> str | None:
-        """For ``| search``: the event field ``name`` holds, unless a fill may have set it."""
+        """For ``| search``: the event field ``name`` holds, if it has a Sigma form."""
+        return None if self.resolve(name) is None else self.scope.resolve(name)
+
+    def _fill(self, name: str) -> str | None:
         t = self.resolve(name)
-        return None if t is None or t.fill is not None else self.scope.resolve(name)
+        return None if t is None else t.fill
 
     def _fold_search(self, expr: ast.SearchExpr) -> None:
         for conj in list(expr.operands) if isinstance(expr, ast.And) else [expr]:
-            ctx = ScopedLowering(base=self.base_ctx(), event_field=self._event_field)
+            ctx = ScopedLowering(base=self.base_ctx(), event_field=self._event_field, fill=self._fill)
             node = lower(conj, ctx)
             if ctx.reasons:
                 self.result.reasons.extend(ctx.reasons)
@@ -244,6 +247,7 @@ class ScopedLowering(Lowering):
 
     base: Lowering = field(default_factory=Lowering)
     event_field: Callable[[str], str | None] = lambda name: name
+    fill: Callable[[str], str | None] = lambda name: None  # the value a fill gave rows lacking the field
 
     def __post_init__(self) -> None:
         self.field_name = self._sigma_name
@@ -254,7 +258,16 @@ class ScopedLowering(Lowering):
 
     def equals(self, name: str, text: str) -> Node | None:
         ev = self.event_field(name)
-        return None if ev is None else self.base.equals(ev, text)
+        node = None if ev is None else self.base.equals(ev, text)
+        fill = self.fill(name)
+        if node is not None and fill is not None and splunk_match(fill, text):
+            node = make_or([node, Item(self._sigma_name(name), (), (None,))])  # rows without it hold the fill
+        return node
+
+    def not_equals(self, name: str, equals: Node) -> Node:
+        if self.fill(name) is not None:
+            return make_not(equals)  # a filled field is always present
+        return super().not_equals(name, equals)
 
     def unmapped(self, name: str) -> str:
         if self.event_field(name) is None:
