@@ -87,7 +87,7 @@ def _convert_raw(
     draft.reasons.extend(ctx.reasons)
 
     def target(event_field: str) -> Target | None:
-        if event_field.lower() in STORAGE_FIELDS or event_field in ("_raw", "_time"):
+        if event_field in STORAGE_FIELDS or event_field in ("_raw", "_time"):
             return None
         return Target(sigma_field(product, event_field))
 
@@ -126,7 +126,7 @@ def _convert_tstats(cmd: ast.TstatsCommand, rest: tuple[ast.Command, ...], data_
         name = ctx.field_name(f)
         if name is not None and name not in draft.fields:
             draft.fields.append(name)
-        if fills or f == "_time" or f.lower() in STORAGE_FIELDS | {"host"}:
+        if fills or f == "_time" or f in STORAGE_FIELDS | {"host"}:
             continue  # filled, or a field every event has
         if name is None:
             draft.reasons.append(f"`by {f}` drops events without {f}, which has no Sigma field; the rule is broader")

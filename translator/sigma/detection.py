@@ -63,6 +63,7 @@ TRUE, FALSE = Const(True), Const(False)
 Node = Item | SAnd | SOr | SNot | Const
 
 # fields that describe where an event was stored, not what it says
+# (Splunk field names are case-sensitive: Okta's eventType is an event field, eventtype is Splunk's)
 STORAGE_FIELDS = {"index", "source", "sourcetype", "eventtype", "splunk_server"}
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 _INT = re.compile(r"^(0|-?[1-9]\d*)$")
@@ -150,7 +151,7 @@ def lower(expr: ast.SearchExpr, ctx: Lowering, negated: bool = False) -> Node:
         return make_or([lower(x, ctx, negated) for x in expr.operands])
     if isinstance(expr, ast.Not):
         return make_not(lower(expr.operand, ctx, not negated))
-    if isinstance(expr, ast.Compare | ast.InList) and expr.field.lower() in STORAGE_FIELDS:
+    if isinstance(expr, ast.Compare | ast.InList) and expr.field in STORAGE_FIELDS:
         return ctx.drop(expr, negated, f"Sigma events have no {expr.field.lower()}")
     if isinstance(expr, ast.Compare | ast.InList) and ctx.field_name(expr.field) is None:
         return ctx.drop(expr, negated, ctx.unmapped(expr.field))

@@ -15,7 +15,7 @@ from typing import Any
 from translator.data import load_table
 from translator.spl import ast
 
-SOURCE_FIELDS = ("source", "sourcetype", "eventtype", "channel")
+SOURCE_FIELDS = ("source", "sourcetype", "eventtype", "Channel")  # field names are case-sensitive
 EVENT_CODE_FIELDS = ("EventCode", "EventID")
 
 
@@ -35,9 +35,9 @@ def conjuncts(expr: ast.SearchExpr | None) -> list[ast.SearchExpr]:
 
 def _alternatives(expr: ast.SearchExpr, fields: tuple[str, ...]) -> list[tuple[str, str]] | None:
     """(field, value) pairs when ``expr`` is an OR of ``field=value`` terms on ``fields``."""
-    if isinstance(expr, ast.Compare) and expr.op == "=" and expr.field.lower() in {f.lower() for f in fields}:
+    if isinstance(expr, ast.Compare) and expr.op == "=" and expr.field in fields:
         return [(expr.field.lower(), expr.value.text)]
-    if isinstance(expr, ast.InList) and expr.field.lower() in {f.lower() for f in fields}:
+    if isinstance(expr, ast.InList) and expr.field in fields:
         return [(expr.field.lower(), v.text) for v in expr.values]
     if isinstance(expr, ast.Or):
         out: list[tuple[str, str]] = []
