@@ -48,6 +48,7 @@ class DetectionResult:
     target_errors: dict[str, str] = field(default_factory=dict)
     validation: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    fields: list[str] = field(default_factory=list)  # what the original outputs per result, as Sigma names
     loaded: bool = True  # False when the input itself could not be read
     rule_yaml: str | None = field(default=None, repr=False)
     queries: dict[str, str] = field(default_factory=dict, repr=False)
@@ -68,8 +69,8 @@ def build_rule(draft: RuleDraft, meta: dict[str, Any], name: str = "spl_query") 
     """The rule's YAML; with a correlation, the base rule is named ``name`` and the correlation follows it."""
     assert draft.detection is not None
     if draft.correlation is None:
-        return to_yaml(assemble(meta, draft.logsource, draft.detection, draft.fields))
-    base = assemble({**meta, "name": name}, draft.logsource, draft.detection, draft.fields)
+        return to_yaml(assemble(meta, draft.logsource, draft.detection))
+    base = assemble({**meta, "name": name}, draft.logsource, draft.detection)
     return to_yaml(base, assemble_correlation(base, draft.correlation))
 
 
@@ -89,6 +90,7 @@ def _draft(
         return None
     draft = convert_pipeline(pipeline, data_sources)
     res.status, res.reasons, res.notes = draft.status, list(draft.reasons), list(draft.notes)
+    res.fields = list(draft.fields)
     return draft
 
 

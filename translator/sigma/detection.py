@@ -93,20 +93,19 @@ def sigma_pattern(text: str) -> str:
 
 
 def wildcard_value(text: str) -> tuple[tuple[str, ...], Any]:
-    """SPL value (``*`` = any run of characters) -> (modifiers, Sigma value)."""
+    """SPL value (``*`` = any run of characters) -> (modifiers, Sigma value).
+
+    Leading and trailing ``*`` become contains/startswith/endswith (SigmaHQ's
+    style); wildcards inside stay Sigma wildcards.
+    """
     if _INT.match(text) and len(text) < 16:
         return (), int(text)
     inner = text.strip("*")
-    if not inner or "*" in inner:
+    if not inner:
         return (), sigma_pattern(text)
     lead, trail = text.startswith("*"), text.endswith("*")
-    if lead and trail:
-        return ("contains",), sigma_escape(inner)
-    if trail:
-        return ("startswith",), sigma_escape(inner)
-    if lead:
-        return ("endswith",), sigma_escape(inner)
-    return (), sigma_escape(text)
+    mods = ("contains",) if lead and trail else ("startswith",) if trail else ("endswith",) if lead else ()
+    return mods, sigma_pattern(inner)
 
 
 # --------------------------------------------------------------------------
@@ -288,12 +287,19 @@ class Emitter:
         """ORed field items: same key -> one value list; different keys -> a list of maps."""
         groups: dict[str, list[Any]] = {}
         for item in items:
-            groups.setdefault(item.key, []).extend(item.values)
+            values = groups.setdefault(item.key, [])
+            values.extend(v for v in item.values if not _contains_value(values, v))
         entries = [{key: values[0] if len(values) == 1 else values} for key, values in groups.items()]
         return self._new(entries[0] if len(entries) == 1 else entries, negated, keyword=False)
 
     def keywords(self, item: Item, negated: bool) -> str:
         return self._new(list(item.values), negated, keyword=True)
+
+
+def _contains_value(values: list[Any], value: Any) -> bool:
+    """Is ``value`` already listed? Sigma compares case-insensitively, so ``A`` repeats ``a``."""
+    key = value.lower() if isinstance(value, str) else value
+    return any((v.lower() if isinstance(v, str) else v) == key for v in values)
 
 
 def _field_item(node: Node) -> bool:

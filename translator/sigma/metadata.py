@@ -57,11 +57,27 @@ def level(det: Detection) -> str:
     return str(table["default_level"])
 
 
+# words SigmaHQ leaves in lower case inside a title
+_SMALL_WORDS = frozenset(load_table("metadata")["title_small_words"])
+
+
+def sigma_title(name: str) -> str:
+    """ESCU name -> Sigma title in SigmaHQ's style: no leading "Detect(s)", words capitalised."""
+    words = name.split(" ")
+    if len(words) > 1 and words[0] in ("Detect", "Detects"):
+        words = words[1:]
+    out = []
+    for i, w in enumerate(words):
+        plain = w.islower() and not ({".", "/", "_"} & set(w)) and not w[:1].isdigit()
+        out.append(w[0].upper() + w[1:] if plain and (i == 0 or w not in _SMALL_WORDS) else w)
+    return " ".join(out)
+
+
 def sigma_metadata(det: Detection) -> tuple[dict[str, Any], list[str]]:
     """(metadata keys in Sigma's conventional order, notes on anything left out)."""
     raw = det.raw
     notes: list[str] = []
-    meta: dict[str, Any] = {"title": det.name}
+    meta: dict[str, Any] = {"title": sigma_title(det.name)}
     try:
         meta["id"] = str(uuid.UUID(det.id))
     except ValueError:
@@ -73,7 +89,10 @@ def sigma_metadata(det: Detection) -> tuple[dict[str, Any], list[str]]:
         meta["description"] = raw["description"].strip()
     refs = raw.get("references")
     if isinstance(refs, list) and refs:
-        meta["references"] = [str(r) for r in refs]
+        # ATT&CK pages are carried by the tags; SigmaHQ keeps them out of references
+        kept = list(dict.fromkeys(str(r) for r in refs if "attack.mitre.org" not in str(r)))
+        if kept:
+            meta["references"] = kept
     if isinstance(raw.get("author"), str):
         meta["author"] = raw["author"]
     if raw.get("date"):
@@ -83,6 +102,7 @@ def sigma_metadata(det: Detection) -> tuple[dict[str, Any], list[str]]:
         meta["tags"] = tags
     fps = raw.get("known_false_positives")
     if isinstance(fps, str) and fps.strip():
-        meta["falsepositives"] = [fps.strip()]
+        text = fps.strip()
+        meta["falsepositives"] = [text[0].upper() + text[1:]]
     meta["level"] = level(det)
     return meta, notes

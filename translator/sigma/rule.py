@@ -13,8 +13,8 @@ from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
 from sigma.validators.base import SigmaRuleValidator
 
-# validators that download ATT&CK / D3FEND data at run time: never used (offline)
-NETWORK_VALIDATORS = frozenset({"attacktag", "d3_fendtag"})
+from translator.data import load_table
+
 # key order of a hand-written Sigma rule
 _ORDER = (
     "title",
@@ -30,16 +30,14 @@ _ORDER = (
     "logsource",
     "detection",
     "correlation",
-    "fields",
     "falsepositives",
     "level",
 )
 
 
-def assemble(meta: dict[str, Any], logsource: dict[str, str], detection: dict[str, Any], fields: list[str]) -> dict:
+def assemble(meta: dict[str, Any], logsource: dict[str, str], detection: dict[str, Any]) -> dict:
+    """A rule in Sigma's key order. No ``fields``: Sigma 2 deprecates it (the report lists them instead)."""
     parts: dict[str, Any] = {**meta, "logsource": logsource, "detection": detection}
-    if fields:
-        parts["fields"] = fields
     return {k: parts[k] for k in _ORDER if k in parts}
 
 
@@ -123,14 +121,22 @@ def _validator_classes() -> tuple[type[SigmaRuleValidator], ...]:
     from sigma.plugins import InstalledSigmaPlugins
 
     plugins = InstalledSigmaPlugins.autodiscover()
-    return tuple(cls for name, cls in sorted(plugins.validators.items()) if name not in NETWORK_VALIDATORS)
+    network = load_table("validators")["network"]  # they download data: never run (offline)
+    return tuple(cls for name, cls in sorted(plugins.validators.items()) if name not in network)
 
 
 def validate(rule: SigmaRule) -> list[str]:
-    """Issues pySigma's offline validators find, as readable lines (fresh validators: no state across rules)."""
+    """Issues pySigma's offline validators find, as readable lines (fresh validators: no state across rules).
+
+    A validator that crashes on a rule is reported as such; it does not stop the others.
+    """
     issues: list[str] = []
-    for validator in (cls() for cls in _validator_classes()):
-        for issue in validator.validate(rule):
-            issues.append(f"{type(issue).__name__}: {issue.description}")
-        issues.extend(f"{type(i).__name__}: {i.description}" for i in validator.finalize())
+    for cls in _validator_classes():
+        validator = cls()
+        try:
+            found = [*validator.validate(rule), *validator.finalize()]
+        except Exception as exc:  # third-party checks: a crash is their finding, not ours to raise
+            issues.append(f"{cls.__name__} could not check this rule: {type(exc).__name__}: {exc}")
+            continue
+        issues.extend(f"{type(i).__name__}: {i.description}" for i in found)
     return issues
