@@ -237,3 +237,9 @@ def test_error_on_second_line() -> None:
         parse('a=1\n  | where b="x')
     assert info.value.location is not None
     assert (info.value.location.line, info.value.location.column) == (2, 13)
+
+
+def test_field_ending_in_bang_round_trips() -> None:
+    tree = parse("a y! =2")  # the field is `y!`, not `y` with `!=`
+    assert tree.commands[0].expr.operands[1] == Compare("y!", "=", Value("2"))  # type: ignore[union-attr]
+    assert parse(print_pipeline(tree)) == tree

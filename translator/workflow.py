@@ -65,13 +65,18 @@ def expand_and_parse(search: str, content: Content, origin: str) -> ast.Pipeline
     return parse(expansion.text, origin, expansion.location)
 
 
-def build_rule(draft: RuleDraft, meta: dict[str, Any], name: str = "spl_query") -> str:
-    """The rule's YAML; with a correlation, the base rule is named ``name`` and the correlation follows it."""
+def build_docs(draft: RuleDraft, meta: dict[str, Any], name: str = "spl_query") -> list[dict[str, Any]]:
+    """The rule's documents; with a correlation, the base rule is named ``name`` and the correlation follows it."""
     assert draft.detection is not None
     if draft.correlation is None:
-        return to_yaml(assemble(meta, draft.logsource, draft.detection))
+        return [assemble(meta, draft.logsource, draft.detection)]
     base = assemble({**meta, "name": name}, draft.logsource, draft.detection)
-    return to_yaml(base, assemble_correlation(base, draft.correlation))
+    return [base, assemble_correlation(base, draft.correlation)]
+
+
+def build_rule(draft: RuleDraft, meta: dict[str, Any], name: str = "spl_query") -> str:
+    """The rule as YAML (documents separated by ``---``)."""
+    return to_yaml(*build_docs(draft, meta, name))
 
 
 def _draft(
@@ -101,7 +106,7 @@ def convert_detection(det: Detection, content: Content, rel: Path, opts: Convert
         return res
     meta, meta_notes = sigma_metadata(det)
     res.notes.extend(meta_notes)
-    _finish(res, build_rule(draft, meta, rule_name(det.path.stem)), rel, opts)
+    _finish(res, build_docs(draft, meta, rule_name(det.path.stem)), rel, opts)
     return res
 
 
@@ -112,14 +117,15 @@ def convert_query(query: str, content: Content, opts: ConvertOptions, title: str
     if draft is None:
         res.loaded = False
     elif draft.detection is not None:
-        _finish(res, build_rule(draft, {"title": title, "level": "medium"}), Path("spl_query"), opts)
+        _finish(res, build_docs(draft, {"title": title, "level": "medium"}), Path("spl_query"), opts)
     return res
 
 
-def _finish(res: DetectionResult, rule_yaml: str, rel: Path, opts: ConvertOptions) -> None:
+def _finish(res: DetectionResult, docs: list[dict[str, Any]], rel: Path, opts: ConvertOptions) -> None:
     """Check the rule with pySigma, emit every target, write files."""
+    rule_yaml = to_yaml(*docs)
     try:
-        rule = load_rule(rule_yaml)
+        rule = load_rule(docs)
     except SigmaError as exc:
         res.status = ERROR
         res.reasons.append(f"internal: pySigma rejected the generated rule: {exc}")
@@ -134,7 +140,7 @@ def _finish(res: DetectionResult, rule_yaml: str, rel: Path, opts: ConvertOption
     for name in opts.targets:
         target = tg.Target(name, tuple(opts.pipelines or tg.default_pipelines(name, product)), opts.format)
         try:
-            query = tg.convert(rule_yaml, target)
+            query = tg.convert(docs, target)
         except tg.TargetError:
             raise
         except Exception as exc:  # a backend failing on one rule must not stop the batch

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sigma.collection import SigmaCollection
 from sigma.conversion.base import Backend
 from sigma.plugins import InstalledSigmaPlugins
 from sigma.processing.pipeline import ProcessingPipeline
 
 from translator.data import load_table
 from translator.errors import TranslatorError
+from translator.sigma.rule import collection_of
 
 
 class TargetError(TranslatorError):
@@ -78,9 +78,9 @@ class Target:
         return cls(processing_pipeline=pipeline)
 
 
-def convert(rule_yaml: str, target: Target) -> str:
+def convert(rule: str | list[dict[str, Any]], target: Target) -> str:
     """Run one target on a fresh copy of the rule (backends mutate rules they convert)."""
-    collection = SigmaCollection.from_yaml(rule_yaml)
+    collection = collection_of(rule)
     result = target.backend().convert(collection, target.format)
     if isinstance(result, list):
         return "\n".join(str(q) for q in result)

@@ -76,7 +76,7 @@ def assemble_correlation(base: dict[str, Any], correlation: dict[str, Any]) -> d
     return {k: parts[k] for k in _ORDER if k in parts}
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]  # libyaml when present
     """Block style, readable multi-line strings, no aliases."""
 
     def ignore_aliases(self, data: Any) -> bool:
@@ -99,12 +99,20 @@ def to_yaml(*rules: dict[str, Any]) -> str:
     )
 
 
-def load_rule(text: str) -> SigmaRule:
+def collection_of(rule: str | list[dict[str, Any]]) -> SigmaCollection:
+    """A fresh pySigma collection from YAML text or from the rule's documents (no YAML round trip)."""
+    if isinstance(rule, str):
+        return SigmaCollection.from_yaml(rule)
+    # pySigma reads the dicts without changing them (checked over the corpus), so no copy is needed
+    return SigmaCollection.from_dicts(rule)
+
+
+def load_rule(rule: str | list[dict[str, Any]]) -> SigmaRule:
     """Parse a rule (and its correlation, if any) with pySigma; returns the base rule.
 
     Raises SigmaError when pySigma rejects either document.
     """
-    collection = SigmaCollection.from_yaml(text)
+    collection = collection_of(rule)
     if collection.errors:
         raise collection.errors[0]
     rules = [r for r in collection.rules if isinstance(r, SigmaRule)]
@@ -125,18 +133,26 @@ def _validator_classes() -> tuple[type[SigmaRuleValidator], ...]:
     return tuple(cls for name, cls in sorted(plugins.validators.items()) if name not in network)
 
 
-def validate(rule: SigmaRule) -> list[str]:
-    """Issues pySigma's offline validators find, as readable lines (fresh validators: no state across rules).
+@cache
+def _shared_validators() -> tuple[SigmaRuleValidator, ...]:
+    """One instance of each validator that keeps no state between rules (it has no ``finalize`` of its own)."""
+    return tuple(cls() for cls in _validator_classes() if cls.finalize is SigmaRuleValidator.finalize)
 
-    A validator that crashes on a rule is reported as such; it does not stop the others.
+
+def validate(rule: SigmaRule) -> list[str]:
+    """Issues pySigma's offline validators find, as readable lines.
+
+    Validators that collect state across rules (duplicate ids, titles, ...) are
+    fresh per rule, so one rule's result never depends on another. A validator
+    that crashes on a rule is reported as such; it does not stop the others.
     """
+    stateful = (cls() for cls in _validator_classes() if cls.finalize is not SigmaRuleValidator.finalize)
     issues: list[str] = []
-    for cls in _validator_classes():
-        validator = cls()
+    for validator in (*_shared_validators(), *stateful):
         try:
             found = [*validator.validate(rule), *validator.finalize()]
         except Exception as exc:  # third-party checks: a crash is their finding, not ours to raise
-            issues.append(f"{cls.__name__} could not check this rule: {type(exc).__name__}: {exc}")
+            issues.append(f"{type(validator).__name__} could not check this rule: {type(exc).__name__}: {exc}")
             continue
         issues.extend(f"{type(i).__name__}: {i.description}" for i in found)
     return issues

@@ -33,6 +33,11 @@ def word(text: str) -> str:
     return escape(text) if _relexes(text, Mode.SEARCH) and text not in _SEARCH_KEYWORDS else encode_string(text)
 
 
+def field_word(name: str) -> str:
+    """A field name before an operator: a trailing ``!`` would join the ``=`` that follows (``y!=``)."""
+    return encode_string(name) if name.endswith("!") else word(name)
+
+
 def value(v: ast.Value, term: bool = False) -> str:
     """A value as it was written: quoted, or as an unquoted word with escapes.
 
@@ -65,9 +70,9 @@ def print_search(e: ast.SearchExpr) -> str:
     if isinstance(e, ast.Term):
         return value(e.value, term=True)
     if isinstance(e, ast.Compare):
-        return f"{word(e.field)}{e.op}{value(e.value)}"
+        return f"{field_word(e.field)}{e.op}{value(e.value)}"
     if isinstance(e, ast.InList):
-        return f"{word(e.field)} IN ({', '.join(value(v) for v in e.values)})"
+        return f"{field_word(e.field)} IN ({', '.join(value(v) for v in e.values)})"
     if isinstance(e, ast.Not):
         inner = print_search(e.operand)
         return f"NOT {inner}" if _search_atomic(e.operand) else f"NOT ({inner})"

@@ -1,0 +1,221 @@
+"""Data-model searches, later stages folded into the rule, and thresholds as correlations.
+
+Each case is a search written in the corpus's shape; the produced rule is
+checked through pySigma's objects (fields, modifiers, values, condition).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from sigma.collection import SigmaCollection
+from sigma.correlations import SigmaCorrelationRule
+from sigma.modifiers import modifier_mapping
+from sigma.rule import SigmaDetectionItem, SigmaRule
+
+from translator.sigma.convert import RuleDraft, convert_pipeline
+from translator.spl import parse
+from translator.workflow import build_rule
+
+# the shortest keyword per modifier class ("i" rather than "ignorecase")
+MODIFIER_NAMES = {cls: name for name, cls in sorted(modifier_mapping.items(), key=lambda kv: -len(kv[0]))}
+SUMMARIES = "summariesonly=false allow_old_summaries=true fillnull_value=null"
+SYSMON = ("Sysmon EventID 1",)
+
+
+def draft(query: str, data_sources: tuple[str, ...] = SYSMON) -> RuleDraft:
+    return convert_pipeline(parse(query), data_sources)
+
+
+def rules(d: RuleDraft) -> tuple[SigmaRule, SigmaCorrelationRule | None]:
+    assert d.detection is not None, d.reasons
+    meta = {"title": "Test", "id": "a4e8f3a4-48b2-11ec-bcfc-3e22fbd008af", "level": "low"}
+    collection = SigmaCollection.from_yaml(build_rule(d, meta, "test_rule"))
+    assert not collection.errors
+    base = [r for r in collection.rules if isinstance(r, SigmaRule)]
+    corr = [r for r in collection.rules if isinstance(r, SigmaCorrelationRule)]
+    return base[0], corr[0] if corr else None
+
+
+def items(rule: SigmaRule) -> dict[str, list[tuple[str, tuple[str, ...], list[Any]]]]:
+    """selection name -> [(field, modifier names, plain values)]."""
+    out: dict[str, list[tuple[str, tuple[str, ...], list[Any]]]] = {}
+    for name, det in rule.detection.detections.items():
+        rows = []
+        for i in det.detection_items:
+            assert isinstance(i, SigmaDetectionItem)
+            mods = tuple(MODIFIER_NAMES[m] for m in i.modifiers)
+            values = [v.to_plain() if hasattr(v, "to_plain") else v for v in i.original_value]
+            rows.append((i.field, mods, values))
+        out[name] = rows
+    return out
+
+
+def tstats(where: str, by: str = "Processes.dest Processes.process_name", model: str = "Endpoint.Processes") -> str:
+    return (
+        f"| tstats {SUMMARIES} count min(_time) as firstTime from datamodel={model} where {where} by {by}"
+        f" | rename {model.split('.')[-1]}.* as *"
+    )
+
+
+# -- data models ---------------------------------------------------------------------
+
+
+def test_process_name_is_the_file_name_of_image() -> None:
+    d = draft(tstats('Processes.process_name=rundll32.exe Processes.process="*javascript:*"'))
+    assert d.status == "exact", d.reasons
+    assert d.logsource == {"product": "windows", "category": "process_creation"}
+    rule, _ = rules(d)
+    assert sorted(items(rule)["selection"]) == [
+        ("CommandLine", ("contains",), ["javascript:"]),
+        ("Image", ("endswith",), ["\\rundll32.exe"]),
+    ]
+
+
+def test_file_name_wildcards_that_need_a_regex() -> None:
+    d = draft(tstats("Processes.process_name=psexe*"))
+    rule, _ = rules(d)
+    [(field, mods, _)] = items(rule)["selection"]
+    assert (field, mods) == ("Image", ("re", "i"))
+    [item] = rule.detection.detections["selection"].detection_items
+    regex = str(item.value[0].regexp)  # type: ignore[union-attr]
+    assert regex == "(?:^|\\\\)psexe[^\\\\]*$"  # the file name starts after the last backslash
+    assert re.search(regex, "C:\\Tools\\PsExec64.exe", re.I)
+    assert not re.search(regex, "C:\\psexec\\other.exe", re.I)
+
+
+def test_linux_data_source_picks_linux_and_slash() -> None:
+    d = draft(tstats("Processes.process_name=curl"), ("Sysmon for Linux EventID 1",))
+    assert d.logsource == {"product": "linux", "category": "process_creation"}
+    rule, _ = rules(d)
+    assert items(rule)["selection"] == [("Image", ("endswith",), ["/curl"])]
+    assert any("Sysmon for Linux" in n for n in d.notes)
+
+
+def test_registry_and_filesystem_models() -> None:
+    reg = draft(
+        tstats(
+            'Registry.registry_path="*\\\\Run\\\\*" Registry.registry_value_data=1',
+            "Registry.dest",
+            "Endpoint.Registry",
+        ),
+        ("Sysmon EventID 13",),
+    )
+    assert reg.logsource["category"] == "registry_event"
+    rule, _ = rules(reg)
+    assert sorted(f for f, _, _ in items(rule)["selection"]) == ["Details", "TargetObject"]
+    fs = draft(tstats("Filesystem.file_name=*.lnk", "Filesystem.dest", "Endpoint.Filesystem"), ("Sysmon EventID 11",))
+    rule, _ = rules(fs)
+    assert items(rule)["selection"] == [("TargetFilename", ("endswith",), [".lnk"])]
+
+
+def test_unmapped_cim_field_is_dropped_broader() -> None:
+    d = draft(tstats('Processes.process_name=a.exe Processes.vendor_product="x"'))
+    assert d.status == "partial"
+    assert any("vendor_product" in r and "broader" in r for r in d.reasons)
+    rule, _ = rules(d)
+    assert [f for f, _, _ in items(rule)["selection"]] == ["Image"]
+
+
+def test_unknown_data_model_is_unsupported() -> None:
+    d = draft("| tstats count from datamodel=Splunk_Audit.Search_Activity by user")
+    assert d.status == "unsupported"
+    assert any("Splunk_Audit" in r for r in d.reasons)
+
+
+# -- where / search / regex after the first command ------------------------------------
+
+
+def test_where_on_a_group_by_field_is_folded() -> None:
+    d = draft(tstats("Processes.process_name=cmd.exe") + ' | where like(dest, "WS-%")')
+    assert d.status == "exact", d.reasons
+    rule, _ = rules(d)
+    rows = [r for rs in items(rule).values() for r in rs]
+    assert ("Computer", ("startswith", "cased"), ["WS-"]) in rows
+
+
+def test_where_not_needs_the_field_but_fill_value_counts() -> None:
+    # without a fill: NOT x == "a" drops events lacking x (null is not false)
+    raw = draft('sourcetype=aws:cloudtrail eventName=X | where NOT userName == "root"')
+    rule, _ = rules(raw)
+    assert rule.detection.condition == ["selection and not filter"]
+    rows = items(rule)
+    assert ("userName", ("exists",), [True]) in rows["selection"]
+    assert rows["filter"] == [("userName", ("cased",), ["root"])]
+    # after tstats fillnull_value=null a missing by-field holds "null": isnotnull is always true
+    d = draft(tstats("Processes.process_name=a.exe", "Processes.dest Processes.user") + " | where isnotnull(user)")
+    assert d.status == "exact"
+    rule, _ = rules(d)
+    assert [f for rs in items(rule).values() for f, _, _ in rs] == ["Image"]
+
+
+def test_where_on_a_computed_field_is_dropped_broader() -> None:
+    d = draft(tstats("Processes.process_name=a.exe") + " | eval x=len(process_name) | where x > 5")
+    assert d.status == "partial"
+    assert any("x is computed by the search" in r for r in d.reasons)
+
+
+def test_search_after_rename_is_folded() -> None:
+    d = draft("sourcetype=aws:cloudtrail eventName=X | rename userIdentity.arn as arn | search arn=*admin*")
+    assert d.status == "exact", d.reasons
+    rule, _ = rules(d)
+    rows = [r for rs in items(rule).values() for r in rs]
+    assert ("userIdentity.arn", ("contains",), ["admin"]) in rows
+
+
+def test_regex_is_folded_and_negated_regex_keeps_missing_fields() -> None:
+    d = draft('sourcetype=aws:cloudtrail eventName=X | regex userAgent="^aws-cli" | regex src!="^10\\."')
+    assert d.status == "exact", d.reasons
+    rule, _ = rules(d)
+    assert rule.detection.condition == ["selection and not filter"]
+    rows = items(rule)
+    assert ("userAgent", ("re",), ["^aws-cli"]) in rows["selection"]
+    assert rows["filter"] == [("src", ("re",), ["^10\\."])]
+
+
+@pytest.mark.parametrize(
+    "stage",
+    ["join user [search sourcetype=aws:cloudtrail y=1]", "dedup user", "transaction user maxspan=5m"],
+)
+def test_dropped_filter_stages_leave_the_base_selection(stage: str) -> None:
+    base = draft("sourcetype=aws:cloudtrail eventName=X userName=*")
+    staged = draft(f"sourcetype=aws:cloudtrail eventName=X userName=* | {stage}")
+    assert staged.status == "partial"
+    assert staged.detection == base.detection  # exactly the base: a superset of what the stage keeps
+
+
+# -- thresholds ------------------------------------------------------------------------
+
+
+def test_count_threshold_becomes_event_count() -> None:
+    d = draft(
+        "sourcetype=aws:cloudtrail eventName=ConsoleLogin | bucket span=10m _time"
+        " | stats count by _time user src | where count > 20"
+    )
+    assert d.status == "exact", d.reasons
+    base, corr = rules(d)
+    assert corr is not None and base.name == "test_rule"
+    assert corr.type.name.lower() == "event_count"
+    assert corr.group_by == ["user", "src"]
+    assert corr.timespan.spec == "10m"
+    assert corr.condition.op.name.lower() == "gt" and corr.condition.count == 20
+    assert [r.reference for r in corr.rules] == ["test_rule"]
+
+
+def test_distinct_count_threshold_becomes_value_count_with_default_window() -> None:
+    d = draft(
+        "sourcetype=aws:cloudtrail eventName=ConsoleLogin | stats dc(src) as ips by user | where ips >= 3"
+        " | where user!=root"
+    )
+    _, corr = rules(d)
+    assert corr is not None and corr.type.name.lower() == "value_count"
+    assert corr.condition.fieldref == "src" and corr.timespan.spec == "60m"
+    assert any("60m" in n for n in d.notes)
+
+
+def test_threshold_grouped_by_file_name_is_not_a_correlation() -> None:
+    d = draft(tstats("Processes.process_name=net.exe") + " | where count >= 4")
+    assert d.correlation is None
+    assert d.status == "partial"
