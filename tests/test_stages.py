@@ -7,6 +7,7 @@ checked through pySigma's objects (fields, modifiers, values, condition).
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,8 @@ from sigma.correlations import SigmaCorrelationRule
 from sigma.modifiers import modifier_mapping
 from sigma.rule import SigmaDetectionItem, SigmaRule
 
+from translator.content import load_content
+from translator.content.loader import Lookup
 from translator.sigma.convert import RuleDraft, convert_pipeline
 from translator.spl import parse
 from translator.workflow import build_rule
@@ -40,12 +43,17 @@ def rules(d: RuleDraft) -> tuple[SigmaRule, SigmaCorrelationRule | None]:
 
 
 def items(rule: SigmaRule) -> dict[str, list[tuple[str, tuple[str, ...], list[Any]]]]:
-    """selection name -> [(field, modifier names, plain values)]."""
+    """selection name -> [(field, modifier names, plain values)], nested maps flattened."""
+
+    def flat(det: Any) -> list[SigmaDetectionItem]:
+        if isinstance(det, SigmaDetectionItem):
+            return [det]
+        return [i for d in det.detection_items for i in flat(d)]
+
     out: dict[str, list[tuple[str, tuple[str, ...], list[Any]]]] = {}
     for name, det in rule.detection.detections.items():
         rows = []
-        for i in det.detection_items:
-            assert isinstance(i, SigmaDetectionItem)
+        for i in flat(det):
             mods = tuple(MODIFIER_NAMES[m] for m in i.modifiers)
             values = [v.to_plain() if hasattr(v, "to_plain") else v for v in i.original_value]
             rows.append((i.field, mods, values))
@@ -219,3 +227,52 @@ def test_threshold_grouped_by_file_name_is_not_a_correlation() -> None:
     d = draft(tstats("Processes.process_name=net.exe") + " | where count >= 4")
     assert d.correlation is None
     assert d.status == "partial"
+
+
+# -- lookups shipped with the content ---------------------------------------------------
+
+
+@pytest.fixture
+def lookups(tmp_path: Path) -> dict[str, Lookup]:
+    (tmp_path / "macros").mkdir()
+    lk = tmp_path / "lookups"
+    lk.mkdir()
+    (lk / "ioc.csv").write_text("domain,isIOC\n*.evil.example,true\nbad.example,true\ngood.example,false\n")
+    (lk / "ioc.yml").write_text(
+        "name: ioc\nfilename: ioc.csv\nmatch_type: WILDCARD(domain)\ncase_sensitive_match: 'false'\n"
+    )
+    (lk / "admins.csv").write_text("username\nAdministrator\nroot\n")
+    (lk / "admins.yml").write_text("name: admins\nfilename: admins.csv\ncase_sensitive_match: 'false'\n")
+    return load_content(tmp_path).lookups
+
+
+def test_condition_on_a_lookup_output_becomes_the_matching_rows(lookups: dict[str, Lookup]) -> None:
+    query = "sourcetype=aws:cloudtrail eventName=X | lookup ioc domain AS host OUTPUT isIOC | search isIOC=true"
+    d = convert_pipeline(parse(query), (), lookups)
+    assert d.status == "exact", d.reasons
+    rule, _ = rules(d)
+    rows = [r for rs in items(rule).values() for r in rs]
+    assert ("host", ("endswith",), [".evil.example"]) in rows  # the wildcard row
+    assert ("host", (), ["bad.example"]) in rows
+    assert all("good.example" not in v for _, _, v in rows)  # its isIOC is false
+
+
+def test_fillnull_after_a_lookup_is_the_value_for_no_match(lookups: dict[str, Lookup]) -> None:
+    query = (
+        "sourcetype=aws:cloudtrail eventName=X | lookup admins username AS user OUTPUT username"
+        ' | fillnull value=NotDA username | search username="NotDA"'
+    )
+    d = convert_pipeline(parse(query), (), lookups)
+    rule, _ = rules(d)
+    assert rule.detection.condition == ["selection and not filter"]
+    assert items(rule)["filter"] == [("user", (), ["Administrator", "root"])]
+
+
+def test_a_rewritten_lookup_output_is_not_inlined(lookups: dict[str, Lookup]) -> None:
+    query = (
+        "sourcetype=aws:cloudtrail eventName=X | lookup ioc domain AS host OUTPUT isIOC"
+        ' | eval isIOC=if(isIOC="true", "yes", "no") | search isIOC=yes'
+    )
+    d = convert_pipeline(parse(query), (), lookups)
+    assert d.status == "partial"
+    assert any("isIOC is computed" in r for r in d.reasons)

@@ -93,7 +93,7 @@ def _draft(
     except TranslatorError as exc:
         res.reasons.append(f"{label}{exc}")
         return None
-    draft = convert_pipeline(pipeline, data_sources)
+    draft = convert_pipeline(pipeline, data_sources, content.lookups)
     res.status, res.reasons, res.notes = draft.status, list(draft.reasons), list(draft.notes)
     res.fields = list(draft.fields)
     return draft

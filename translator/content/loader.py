@@ -7,6 +7,8 @@ resolved to its root by walking up to the folder that holds ``macros/``.
 
 from __future__ import annotations
 
+import csv
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,12 +49,32 @@ class Detection:
 
 
 @dataclass
+class Lookup:
+    """A CSV lookup as its ``lookups/<name>.yml`` describes it (Splunk's transforms.conf settings)."""
+
+    name: str
+    path: Path  # the CSV file
+    wildcard_fields: frozenset[str] = frozenset()  # match_type WILDCARD(field): that column holds * patterns
+    case_sensitive: bool = True  # Splunk's default
+    default: str | None = None  # default_match, given when no row matches (with min_matches >= 1)
+
+    def rows(self) -> list[dict[str, str]]:
+        """The table's rows (read on each call; callers keep what they need). Raises ContentError."""
+        try:
+            with self.path.open(encoding="utf-8", newline="") as f:
+                return [dict(r) for r in csv.DictReader(f)]
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise ContentError(f"{self.path}: cannot read lookup {self.name}: {exc}") from None
+
+
+@dataclass
 class Content:
-    """Macros and data sources of one content root (either may be empty)."""
+    """Macros, data sources and lookups of one content root (any may be empty)."""
 
     root: Path | None
     macros: dict[tuple[str, int], Macro] = field(default_factory=dict)
     data_sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lookups: dict[str, Lookup] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # unreadable macro files etc.
 
 
@@ -125,7 +147,40 @@ def load_content(root: Path | None) -> Content:
                 continue
             if isinstance(data, dict) and isinstance(data.get("name"), str):
                 content.data_sources[data["name"]] = data
+    lookup_dir = root / "lookups"
+    if lookup_dir.is_dir():
+        for path in sorted(lookup_dir.glob("*.yml")):
+            try:
+                lookup = _lookup_from_yaml(read_yaml(path), path)
+            except ContentError as exc:
+                content.problems.append(str(exc))
+                continue
+            if lookup is not None:
+                content.lookups[lookup.name] = lookup
     return content
+
+
+_WILDCARD = re.compile(r"WILDCARD\(\s*([^)\s]+)\s*\)", re.IGNORECASE)
+
+
+def _lookup_from_yaml(data: Any, path: Path) -> Lookup | None:
+    """A CSV lookup definition, or None for other kinds (KV store, ML models)."""
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        raise ContentError(f"{path}: lookup file has no 'name'")
+    filename = data.get("filename")
+    if not isinstance(filename, str) or not filename.endswith(".csv"):
+        return None
+    wildcards = frozenset(_WILDCARD.findall(str(data.get("match_type", ""))))
+    case = str(data.get("case_sensitive_match", "true")).strip().lower() not in ("false", "0", "f", "no")
+    default = data.get("default_match")
+    min_matches = int(str(data.get("min_matches", 0)) or 0)
+    return Lookup(
+        data["name"],
+        path.parent / filename,
+        wildcards,
+        case,
+        str(default) if default is not None and min_matches >= 1 else None,
+    )
 
 
 def _macro_from_yaml(data: Any, path: Path) -> Macro:

@@ -15,13 +15,14 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from translator.data import load_table
-from translator.sigma.detection import Item, Lowering, Node, sigma_escape, wildcard_value
+from translator.sigma.detection import FALSE, Item, Lowering, Node, sigma_escape, splunk_match, wildcard_value
 
 
 @dataclass(frozen=True)
 class FieldRule:
     sigma: str
-    value: str = "equal"  # or "basename"
+    value: str = "equal"  # or "basename", "values", "derived"
+    values: tuple[tuple[str, tuple[str, ...]], ...] = ()  # for "values": CIM value -> Sigma values
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,14 @@ def select_feed(datamodel: str, data_sources: tuple[str, ...] | list[str]) -> Fe
             return None
         why = "the default for this data model (no data_source names another feed)"
     field_spec = chosen.get("fields", spec.get("fields", {}))
-    rules = {k: FieldRule(v["sigma"], v.get("value", "equal")) for k, v in field_spec.items()}
+    rules = {
+        k: FieldRule(
+            v["sigma"],
+            v.get("value", "equal"),
+            tuple((str(cim), tuple(str(x) for x in sig)) for cim, sig in v.get("values", {}).items()),
+        )
+        for k, v in field_spec.items()
+    }
     return Feed(name, spec["prefix"], dict(chosen["logsource"]), chosen["separator"], rules, why)
 
 
@@ -103,6 +111,9 @@ class CimLowering(Lowering):
             return basename_item(rule.sigma, text, self.feed.separator)
         if rule.value == "derived":
             return None  # only its presence carries over
+        if rule.value == "values":
+            picked = [v for cim, sigma in rule.values if splunk_match(cim, text) for v in sigma]
+            return Item(rule.sigma, (), tuple(picked)) if picked else FALSE
         mods, value = wildcard_value(text)
         return Item(rule.sigma, mods, (value,))
 

@@ -9,10 +9,12 @@ commands make a faithful rule impossible.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from translator.content.loader import Lookup
 from translator.data import load_table
 from translator.sigma import cim
 from translator.sigma import logsource as ls
@@ -58,22 +60,32 @@ def sigma_field(product: str, name: str) -> str:
     return _field_map(product).get(name, name)
 
 
-def convert_pipeline(pipeline: ast.Pipeline, data_sources: tuple[str, ...] | list[str] = ()) -> RuleDraft:
-    """Convert one parsed search; ``data_sources`` (the detection's) pick the logsource of a data model."""
+def convert_pipeline(
+    pipeline: ast.Pipeline, data_sources: tuple[str, ...] | list[str] = (), lookups: Mapping[str, Lookup] | None = None
+) -> RuleDraft:
+    """Convert one parsed search.
+
+    ``data_sources`` (the detection's) pick the logsource of a data model; ``lookups`` (the content's CSV
+    lookups) let conditions on a lookup's output be folded in as conditions on its inputs.
+    """
+    lookups = lookups or {}
     if not pipeline.commands:
         return RuleDraft(UNSUPPORTED, ["empty search"])
     first = pipeline.commands[0]
     if isinstance(first, ast.TstatsCommand):
-        return _convert_tstats(first, pipeline.commands[1:], data_sources)
+        return _convert_tstats(first, pipeline.commands[1:], data_sources, lookups)
     if not isinstance(first, ast.SearchCommand) or first.explicit:
         name = getattr(first, "name", "search")
         why = load_table("stages")["unsupported"].get(name, "does not search raw events")
         return RuleDraft(UNSUPPORTED, [f"the search starts with `| {name}`, which {why}"])
-    return _convert_raw(first.expr, pipeline.commands[1:], tuple(data_sources))
+    return _convert_raw(first.expr, pipeline.commands[1:], tuple(data_sources), lookups)
 
 
 def _convert_raw(
-    base: ast.SearchExpr | None, rest: tuple[ast.Command, ...], data_sources: tuple[str, ...]
+    base: ast.SearchExpr | None,
+    rest: tuple[ast.Command, ...],
+    data_sources: tuple[str, ...],
+    lookups: Mapping[str, Lookup],
 ) -> RuleDraft:
     inferred = ls.infer(base, data_sources)
     draft = RuleDraft(EXACT, list(inferred.reasons), list(inferred.notes), inferred.logsource)
@@ -91,7 +103,9 @@ def _convert_raw(
             return None
         return Target(sigma_field(product, event_field))
 
-    walker = StageWalker(FieldScope(), target, lambda: Lowering(field_name=lambda f: sigma_field(product, f)))
+    walker = StageWalker(
+        FieldScope(), target, lambda: Lowering(field_name=lambda f: sigma_field(product, f)), lookups=lookups
+    )
     staged = _apply_stages(walker, rest, draft)
     node = make_and([node, staged.node])
     required, by_fields = staged.required, staged.by_fields
@@ -107,7 +121,9 @@ def _convert_raw(
     return _finish_detection(draft, node)
 
 
-def _convert_tstats(cmd: ast.TstatsCommand, rest: tuple[ast.Command, ...], data_sources: Any) -> RuleDraft:
+def _convert_tstats(
+    cmd: ast.TstatsCommand, rest: tuple[ast.Command, ...], data_sources: Any, lookups: Mapping[str, Lookup]
+) -> RuleDraft:
     if cmd.datamodel is None:
         return RuleDraft(UNSUPPORTED, ["`| tstats` without `from datamodel=` reads index-time fields, not events"])
     feed = cim.select_feed(cmd.datamodel, data_sources)
@@ -136,12 +152,12 @@ def _convert_tstats(cmd: ast.TstatsCommand, rest: tuple[ast.Command, ...], data_
 
     def target(event_field: str) -> Target | None:
         rule = ctx.rule(event_field)
-        if rule is None or rule.value == "derived":
+        if rule is None or rule.value in ("derived", "values"):
             return None
         return Target(rule.sigma, feed.separator if rule.value == "basename" else None)
 
     scope = FieldScope()
-    walker = StageWalker(scope, target, lambda: cim.CimLowering(feed=feed), aggregated=True)
+    walker = StageWalker(scope, target, lambda: cim.CimLowering(feed=feed), aggregated=True, lookups=lookups)
     span = next((o.value.text for o in cmd.by_options if o.key.lower() == "span"), None)
     walker.start_aggregation(cmd.by, cmd.aggregations, span)  # before the scope closes: arguments resolve
     scope.aggregate(cmd.by, aggregate_outputs(cmd.aggregations))

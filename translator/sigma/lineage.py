@@ -32,6 +32,8 @@ class FieldScope:
     open: bool = True  # a name not listed is an event field of the same name
     fills: dict[str, str] = field(default_factory=dict)  # event field -> value that fills its absence
     fill_all: bool = False  # fillnull without a field list ran: any field may be filled
+    written: set[str] = field(default_factory=set)  # names the last command set or removed
+    closed_by_last: bool = False  # the last command may have written names we cannot list
 
     def resolve(self, name: str) -> str | None:
         """The event field ``name`` holds now, or None if it is not one."""
@@ -45,6 +47,7 @@ class FieldScope:
         return self.fills.get(event_field)
 
     def _set(self, name: str, event_field: str | None) -> None:
+        self.written.add(name)
         if event_field is None:
             self.mapping.pop(name, None)
             self.derived.add(name)
@@ -59,6 +62,7 @@ class FieldScope:
     def close(self) -> None:
         """Unknown names stop counting as event fields (a command added fields we cannot name)."""
         self.open = False
+        self.closed_by_last = True
 
     # -- command effects --------------------------------------------------
     def rename(self, pairs: tuple[tuple[str, str], ...]) -> None:
@@ -86,7 +90,8 @@ class FieldScope:
         self.open = False
 
     def apply(self, cmd: ast.Command) -> None:
-        """Update the scope for a command that does not aggregate."""
+        """Update the scope for a command that does not aggregate (``written`` says what it touched)."""
+        self.written, self.closed_by_last = set(), False
         name = ast.command_name(cmd)
         if name in _NO_FIELD_CHANGE:
             return
@@ -104,6 +109,7 @@ class FieldScope:
                 target = self.resolve(f)
                 if target is not None:
                     self.fills[target] = value
+                self.written.add(f)
         elif isinstance(cmd, ast.StatsCommand):  # eventstats / streamstats: rows stay, fields are added
             self.derive(*aggregate_outputs(cmd.aggregations))
         elif isinstance(cmd, ast.LookupCommand):

@@ -9,13 +9,16 @@ command is classified by ``data/stages.yml``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from translator.content.loader import Lookup
 from translator.data import load_table
+from translator.errors import ContentError
 from translator.sigma.detection import TRUE, Item, Lowering, Node, lower, make_and, make_not, make_or, splunk_match
 from translator.sigma.lineage import FieldScope, aggregate_outputs
+from translator.sigma.lookups import Binding, bind, inline_search, inline_where
 from translator.sigma.where import Target, Unfoldable, lower_where
 from translator.spl import ast
 from translator.spl.printer import print_command, print_expr, print_search
@@ -74,6 +77,8 @@ class StageWalker:
     result: StageResult = field(default_factory=StageResult)
     first_aggregation: Aggregation | None = None
     span: str | None = None  # from `bin _time span=...` before an aggregation
+    lookups: Mapping[str, Lookup] = field(default_factory=dict)  # the content's CSV lookups
+    bindings: dict[str, Binding] = field(default_factory=dict)  # lookup outputs a later stage may test
 
     def resolve(self, name: str) -> Target | None:
         event_field = self.scope.resolve(name)
@@ -92,6 +97,7 @@ class StageWalker:
         res = self.result
         for cmd in commands:
             name = ast.command_name(cmd)
+            pending: tuple[tuple[str, Target], ...] | None = None
             if isinstance(cmd, ast.SearchCommand):
                 if cmd.expr is not None and cmd.expr != ast.Term(ast.Value("*")):
                     self._fold_search(cmd.expr)
@@ -101,6 +107,8 @@ class StageWalker:
                 self._aggregate(cmd)
             elif isinstance(cmd, ast.RegexCommand):
                 self._fold_regex(cmd)
+            elif isinstance(cmd, ast.LookupCommand):
+                pending = self._lookup_inputs(cmd)
             elif name in stages["unsupported"]:
                 res.unsupported = True
                 res.reasons.append(f"`| {name}` {stages['unsupported'][name]}")
@@ -119,6 +127,9 @@ class StageWalker:
                     self.first_aggregation.outputs.pop(n, None)
             if not (isinstance(cmd, ast.StatsCommand) and name in ("stats", "timechart")):
                 self.scope.apply(cmd)
+                self._update_bindings(cmd)
+            if isinstance(cmd, ast.LookupCommand) and pending is not None:
+                self._bind_lookup(cmd, pending)
         return res
 
     def start_aggregation(self, by: tuple[str, ...], aggs: tuple[ast.Aggregation, ...], span: str | None) -> None:
@@ -150,9 +161,65 @@ class StageWalker:
                 res.required.append(event_field)
         self.aggregated = True
         self.scope.aggregate(cmd.by, aggregate_outputs(cmd.aggregations))
+        # a group-by value is the value of every event in the group
+        self.bindings = {k: v for k, v in self.bindings.items() if k in cmd.by}
+
+    def _update_bindings(self, cmd: ast.Command) -> None:
+        """A fill sets a bound output's value for events no row matches; any other write unbinds it."""
+        if isinstance(cmd, ast.FillnullCommand):
+            value = cmd.value.text if cmd.value is not None else "0"
+            for n in list(self.bindings):
+                if not cmd.fields or n in cmd.fields:
+                    self.bindings[n] = replace(self.bindings[n], default=value)
+            return
+        if self.scope.closed_by_last:
+            self.bindings.clear()
+        for n in self.scope.written:
+            self.bindings.pop(n, None)
+
+    def _lookup_inputs(self, cmd: ast.LookupCommand) -> tuple[tuple[str, Target], ...] | None:
+        """The Sigma targets of a lookup's input fields, read before the lookup writes its outputs."""
+        if cmd.table not in self.lookups or cmd.output_mode != "OUTPUT":
+            return None
+        inputs = []
+        for fa in cmd.inputs:
+            target = self.resolve(fa.alias or fa.field)
+            if target is None:
+                return None
+            inputs.append((fa.field, target))
+        return tuple(inputs)
+
+    def _bind_lookup(self, cmd: ast.LookupCommand, inputs: tuple[tuple[str, Target], ...]) -> None:
+        """Remember the outputs of a content CSV lookup whose inputs are event fields (OUTPUT only)."""
+        lookup = self.lookups[cmd.table]
+        for out in cmd.outputs:
+            try:
+                binding = bind(lookup, tuple(inputs), out.field)
+            except (Unfoldable, ContentError):
+                continue
+            # a filled input (tstats' "null") must match no row, so that it behaves as absent
+            if all(t.fill is None or not binding.matches_value(col, t.fill) for col, t in inputs):
+                self.bindings[out.alias or out.field] = binding
+
+    def _inline(self, names: set[str], make: Callable[[str, Binding], Node], text: str) -> bool:
+        """Fold a condition on one lookup output as a condition on the lookup's inputs."""
+        if len(names) != 1 or next(iter(names)) not in self.bindings:
+            return False
+        name = next(iter(names))
+        binding = self.bindings[name]
+        try:
+            node = make(name, binding)
+        except Unfoldable:
+            return False
+        self.result.node = make_and([self.result.node, node])
+        self.result.notes.append(f"`{text}` folded in through lookup {binding.lookup.name} ({len(binding.rows)} rows)")
+        return True
 
     def _fold_where(self, expr: ast.Expr) -> None:
         for conj in _conjuncts(expr):
+            text = f"where {print_expr(conj)}"
+            if self._inline(_expr_fields(conj), lambda n, b, c=conj: inline_where(c, n, b), text):
+                continue
             try:
                 node = lower_where(conj, self.resolve)
             except Unfoldable as why:
@@ -232,6 +299,9 @@ class StageWalker:
 
     def _fold_search(self, expr: ast.SearchExpr) -> None:
         for conj in list(expr.operands) if isinstance(expr, ast.And) else [expr]:
+            text = f"search {print_search(conj)}"
+            if self._inline(_search_fields(conj), lambda n, b, c=conj: inline_search(c, n, b), text):
+                continue
             ctx = ScopedLowering(base=self.base_ctx(), event_field=self._event_field, fill=self._fill)
             node = lower(conj, ctx)
             if ctx.reasons:
@@ -284,6 +354,30 @@ def _sigma_timespan(span: str) -> str | None:
     if m is None:
         return None
     return m.group(1) + m.group(2)[0]
+
+
+def _search_fields(expr: ast.SearchExpr) -> set[str]:
+    if isinstance(expr, ast.Compare | ast.InList):
+        return {expr.field}
+    if isinstance(expr, ast.Not):
+        return _search_fields(expr.operand)
+    if isinstance(expr, ast.And | ast.Or):
+        return set().union(*(_search_fields(x) for x in expr.operands))
+    return {"<keyword>"}  # a bare term reads the raw event
+
+
+def _expr_fields(expr: ast.Expr) -> set[str]:
+    if isinstance(expr, ast.Field):
+        return {expr.name}
+    if isinstance(expr, ast.Binary):
+        return _expr_fields(expr.left) | _expr_fields(expr.right)
+    if isinstance(expr, ast.Unary):
+        return _expr_fields(expr.operand)
+    if isinstance(expr, ast.Call):
+        return set().union(*(_expr_fields(a) for a in expr.args))
+    if isinstance(expr, ast.InExpr):
+        return _expr_fields(expr.operand).union(*(_expr_fields(v) for v in expr.values))
+    return set()
 
 
 def _conjuncts(expr: ast.Expr) -> list[ast.Expr]:

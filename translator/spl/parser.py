@@ -11,6 +11,7 @@ entry becomes a :class:`GenericCommand` with its arguments kept verbatim.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from translator.data import load_table
@@ -18,6 +19,7 @@ from translator.errors import Location, SPLSyntaxError
 from translator.spl import ast
 from translator.spl.tokens import Kind, Lexer, Mode, Token
 
+_COMMAND_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 STATS_LIKE = ("stats", "eventstats", "streamstats", "timechart")
 _TABLE = load_table("commands")
 _OPTIONS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in _TABLE["command_options"].items()}
@@ -84,7 +86,7 @@ class Parser:
 
     def command(self) -> ast.Command:
         tok = self.next()
-        if tok.kind is not Kind.WORD:
+        if tok.kind is not Kind.WORD or not _COMMAND_NAME.fullmatch(tok.value):
             raise self.error(f"expected a command name after '|', found {describe(tok)}", tok)
         name = tok.value.lower()
         parse = _COMMANDS.get(name)
