@@ -276,3 +276,13 @@ def test_a_rewritten_lookup_output_is_not_inlined(lookups: dict[str, Lookup]) ->
     d = convert_pipeline(parse(query), (), lookups)
     assert d.status == "partial"
     assert any("isIOC is computed" in r for r in d.reasons)
+
+
+def test_distinct_raw_events_are_an_event_count() -> None:
+    d = draft(
+        "sourcetype=aws:cloudtrail eventName=ConsoleLogin | bucket span=10m _time"
+        " | stats dc(_raw) AS failed_attempts by _time, user_name | where failed_attempts > 20"
+    )
+    _, corr = rules(d)
+    assert corr is not None and corr.type.name.lower() == "event_count"
+    assert corr.group_by == ["user_name"] and corr.condition.count == 20

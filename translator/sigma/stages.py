@@ -243,6 +243,9 @@ class StageWalker:
         if not (isinstance(left, ast.Field) and isinstance(right, ast.Num) and left.name in agg.outputs):
             return False
         func, arg = agg.outputs[left.name]
+        if func in ("dc", "distinct_count") and arg == "_raw":
+            func, arg = "count", None  # distinct raw events: each event once, as a correlation counts them
+            self.result.notes.append(f"`{left.name}` counts distinct raw events: an event_count correlation")
         kind = _CORRELATION_TYPES.get(func)
         if kind is None or (kind != "event_count") != (arg is not None):
             return False
