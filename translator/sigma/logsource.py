@@ -167,7 +167,7 @@ def always_present(logsource: dict[str, str]) -> set[str]:
     """Fields every event of ``logsource`` has (see ``always_present`` in the table)."""
     table = load_table("logsources")["always_present"]
     product = logsource.get("product", "")
-    keys = [product]
+    keys = ["*", product]
     for k in ("service", "category"):
         if k in logsource:
             keys.append(f"{product}/{logsource[k]}")
