@@ -157,3 +157,14 @@ def test_targets_lists_backends(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     for name in ("splunk", "lucene", "esql", "eql", "elastic"):
         assert name in out
+
+
+def test_spl_data_source_picks_the_platform_and_unsupported_says_why(capsys: pytest.CaptureFixture[str]) -> None:
+    macro = "(source=XmlWinEventLog:Microsoft-Windows-Sysmon/Operational OR source=Syslog:Linux-Sysmon/Operational)"
+    query = f"{macro} EventCode=1 process_name=cmd.exe"
+    assert main(["convert", "--spl", query]) == 0
+    err = capsys.readouterr().err
+    assert "unsupported" in err and "no data_source picks one" in err
+    assert main(["convert", "--spl", query, "--data-source", "Sysmon EventID 1"]) == 0
+    out = capsys.readouterr().out
+    assert "category: process_creation" in out and "Image|endswith: \\cmd.exe" in out

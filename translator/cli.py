@@ -43,6 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("convert", help="convert detections (or --spl QUERY) to Sigma and target queries")
     c.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="detection YAML, folder, or content root")
     c.add_argument("--spl", help="convert a bare SPL query instead of ESCU files")
+    c.add_argument(
+        "--data-source",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="with --spl: a data source name as in ESCU's data_source (picks the platform, e.g. 'Sysmon EventID 1')",
+    )
     _add_output_options(c)
 
     pa = sub.add_parser("parse", help="parse (and macro-expand) SPL; print the AST")
@@ -148,12 +155,16 @@ def cmd_convert(args: argparse.Namespace) -> int:
         if args.paths:
             raise UsageError("give either PATH or --spl, not both")
         content = content_loader(args.content)(Path.cwd()) if args.content else Content(None)
-        res = convert_query(args.spl, content, opts)
+        res = convert_query(args.spl, content, opts, data_sources=tuple(args.data_source))
         if not res.loaded:
             raise UsageError(res.reasons[0])
         results = [res]
         if res.rule_yaml:
             print(res.rule_yaml, end="")
+        else:
+            print(f"translate: {res.status}: no Sigma rule", file=sys.stderr)
+        for reason in res.reasons if res.status != "exact" else ():
+            print(f"  - {reason}", file=sys.stderr)
         for name, q in res.queries.items():
             print(f"# {name}\n{q}")
     else:

@@ -110,10 +110,12 @@ def convert_detection(det: Detection, content: Content, rel: Path, opts: Convert
     return res
 
 
-def convert_query(query: str, content: Content, opts: ConvertOptions, title: str = "SPL query") -> DetectionResult:
-    """A bare SPL query (no ESCU YAML): metadata is only a title."""
+def convert_query(
+    query: str, content: Content, opts: ConvertOptions, title: str = "SPL query", data_sources: tuple[str, ...] = ()
+) -> DetectionResult:
+    """A bare SPL query (no ESCU YAML): metadata is only a title; ``data_sources`` play the YAML's part."""
     res = DetectionResult("<spl>", "", title)
-    draft = _draft(res, query, content, "query")
+    draft = _draft(res, query, content, "query", data_sources=data_sources)
     if draft is None:
         res.loaded = False
     elif draft.detection is not None:

@@ -10,6 +10,7 @@ Sigma field, either with the same value or as the last path component of it
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
@@ -62,6 +63,10 @@ def select_feed(datamodel: str, data_sources: tuple[str, ...] | list[str]) -> Fe
         if chosen is None:
             return None
         why = "the default for this data model (no data_source names another feed)"
+    return _feed(name, spec, chosen, why)
+
+
+def _feed(name: str, spec: dict[str, Any], chosen: dict[str, Any], why: str) -> Feed:
     field_spec = chosen.get("fields", spec.get("fields", {}))
     rules = {
         k: FieldRule(
@@ -136,3 +141,36 @@ def basename_item(sigma_field: str, text: str, sep: str) -> Node:
     seps = re.escape(sep)
     body = f"[^{seps}]*".join(re.escape(part) for part in text.split("*"))
     return Item(sigma_field, ("re", "i"), (f"(?:^|{seps}){body}$",))
+
+
+def raw_feed(logsource: dict[str, str]) -> Feed | None:
+    """The CIM dataset whose feed is this raw logsource, so CIM names the add-ons extract map too."""
+    table = load_table("cim")
+    dataset = table.get("raw_categories", {}).get(logsource.get("category", ""))
+    if dataset is None:
+        return None
+    spec = table["datasets"][dataset]
+    for feed in spec["feeds"]:
+        if feed["logsource"].get("product") == logsource.get("product"):
+            return _feed(dataset, spec, feed, "the raw logsource")
+    return None
+
+
+@dataclass
+class RawLowering(CimLowering):
+    """A raw search: native field names pass through (``fallback``), CIM names the add-on extracts map."""
+
+    fallback: Callable[[str], str] = lambda name: name
+
+    def rule(self, name: str) -> FieldRule | None:
+        return self.feed.fields.get(name) if self.feed is not None else None
+
+    def _sigma_field(self, name: str) -> str | None:
+        rule = self.rule(name)
+        return self.fallback(name) if rule is None else rule.sigma
+
+    def equals(self, name: str, text: str) -> Node | None:
+        if self.rule(name) is None:
+            mods, value = wildcard_value(text)
+            return Item(self.fallback(name), mods, (value,))
+        return super().equals(name, text)

@@ -94,26 +94,39 @@ def _convert_raw(
         draft.reasons.append("no Sigma logsource could be inferred from the search's source terms")
         return draft
     product = inferred.logsource.get("product", "")
-    ctx = Lowering(field_name=lambda f: sigma_field(product, f))
+    feed = cim.raw_feed(inferred.logsource)
+
+    def make_ctx() -> Lowering:
+        if feed is None:
+            return Lowering(field_name=lambda f: sigma_field(product, f))
+        return cim.RawLowering(feed=feed, fallback=lambda f: sigma_field(product, f))
+
+    ctx = make_ctx()
     node = lower(ast.And(tuple(inferred.remaining)), ctx) if inferred.remaining else TRUE
     draft.reasons.extend(ctx.reasons)
+
+    def name_of(event_field: str) -> str:
+        return ctx.field_name(event_field) or event_field
 
     def target(event_field: str) -> Target | None:
         if event_field in STORAGE_FIELDS or event_field in ("_raw", "_time"):
             return None
-        return Target(sigma_field(product, event_field))
+        rule = feed.fields.get(event_field) if feed is not None else None
+        if rule is None:
+            return Target(sigma_field(product, event_field))
+        if rule.value in ("derived", "values"):
+            return None
+        return Target(rule.sigma, feed.separator if rule.value == "basename" else None)  # type: ignore[union-attr]
 
-    walker = StageWalker(
-        FieldScope(), target, lambda: Lowering(field_name=lambda f: sigma_field(product, f)), lookups=lookups
-    )
+    walker = StageWalker(FieldScope(), target, make_ctx, lookups=lookups)
     staged = _apply_stages(walker, rest, draft)
     node = make_and([node, staged.node])
     required, by_fields = staged.required, staged.by_fields
     if by_fields:
-        draft.fields = [sigma_field(product, f) for f in by_fields]
+        draft.fields = [name_of(f) for f in by_fields]
     present = ls.always_present(inferred.logsource) | _positive_fields(node)
     for f in required:
-        name = sigma_field(product, f)
+        name = name_of(f)
         if f not in present and name not in present:
             node = make_and([node, Item(name, ("exists",), (True,))])
             draft.notes.append(f"`by {f}` drops events without {f}: made explicit with {name}|exists")

@@ -135,9 +135,9 @@ def infer(expr: ast.SearchExpr | None, data_sources: tuple[str, ...] = ()) -> Lo
             )
         else:
             unknown = ", ".join(f"{f}={v}" for (f, v), r in zip(alts, resolved, strict=True) if r is None)
+            why = unknown or f"{values} name several platforms and no data_source picks one"
             result.reasons.append(
-                f"data source term(s) not carried over ({unknown or 'they name different logsources'}): "
-                "the rule is not restricted to that source"
+                f"data source term(s) not carried over ({why}): the rule is not restricted to that source"
             )
     logsource: dict[str, str] = {}
     for ls in found:
