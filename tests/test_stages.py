@@ -286,3 +286,29 @@ def test_distinct_raw_events_are_an_event_count() -> None:
     _, corr = rules(d)
     assert corr is not None and corr.type.name.lower() == "event_count"
     assert corr.group_by == ["user_name"] and corr.condition.count == 20
+
+
+def test_outer_join_keeps_every_row() -> None:
+    d = draft("sourcetype=aws:cloudtrail eventName=X | join type=outer user [search sourcetype=aws:cloudtrail y=1]")
+    assert d.status == "exact", d.reasons
+    assert d.detection == draft("sourcetype=aws:cloudtrail eventName=X").detection
+
+
+@pytest.mark.parametrize(
+    ("query", "why"),
+    [
+        ("sourcetype=aws:cloudtrail eventName=X | where len(userName) > 3", "where len(userName) > 3"),
+        ("sourcetype=aws:cloudtrail eventName=X | eval a=1 | search a=1", "a is computed"),
+        ("sourcetype=aws:cloudtrail eventName=X index=main", "index=main"),
+        ("sourcetype=aws:cloudtrail eventName=X attach", "keyword"),
+    ],
+)
+def test_each_dropped_condition_leaves_a_broader_rule(query: str, why: str) -> None:
+    """The partial rule equals the rule without the dropped piece (or the piece as a substring: broader)."""
+    d = draft(query)
+    assert d.status == "partial" and any(why in r for r in d.reasons), d.reasons
+    base = draft("sourcetype=aws:cloudtrail eventName=X").detection
+    if why == "keyword":
+        assert d.detection is not None and d.detection["keywords"] == ["*attach*"]  # substring ⊇ whole term
+    else:
+        assert d.detection == base

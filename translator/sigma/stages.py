@@ -112,6 +112,8 @@ class StageWalker:
             elif name in stages["unsupported"]:
                 res.unsupported = True
                 res.reasons.append(f"`| {name}` {stages['unsupported'][name]}")
+            elif isinstance(cmd, ast.SubpipelineCommand) and _keeps_every_row(cmd):
+                res.notes.append(f"`| {_short(cmd)}` keeps every row (an outer join only adds fields)")
             elif name in stages["filter"]:
                 res.reasons.append(f"`| {_short(cmd)}` not carried over; the rule is broader")
             elif not (isinstance(cmd, ast.StatsCommand) or name in stages["neutral"]):
@@ -357,6 +359,12 @@ def _sigma_timespan(span: str) -> str | None:
     if m is None:
         return None
     return m.group(1) + m.group(2)[0]
+
+
+def _keeps_every_row(cmd: ast.SubpipelineCommand) -> bool:
+    """``join type=outer|left`` keeps each row of the main search, matched or not."""
+    kind = next((o.value.text.lower() for o in cmd.options if o.key.lower() == "type"), "inner")
+    return cmd.name == "join" and kind in ("outer", "left")
 
 
 def _search_fields(expr: ast.SearchExpr) -> set[str]:
