@@ -57,14 +57,17 @@ class Lookup:
     wildcard_fields: frozenset[str] = frozenset()  # match_type WILDCARD(field): that column holds * patterns
     case_sensitive: bool = True  # Splunk's default
     default: str | None = None  # default_match, given when no row matches (with min_matches >= 1)
+    _rows: tuple[dict[str, str], ...] | None = field(default=None, repr=False, compare=False)
 
-    def rows(self) -> list[dict[str, str]]:
-        """The table's rows (read on each call; callers keep what they need). Raises ContentError."""
-        try:
-            with self.path.open(encoding="utf-8", newline="") as f:
-                return [dict(r) for r in csv.DictReader(f)]
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            raise ContentError(f"{self.path}: cannot read lookup {self.name}: {exc}") from None
+    def rows(self) -> tuple[dict[str, str], ...]:
+        """The table's rows, read once (callers must not change them). Raises ContentError."""
+        if self._rows is None:
+            try:
+                with self.path.open(encoding="utf-8", newline="") as f:
+                    self._rows = tuple(dict(r) for r in csv.DictReader(f))
+            except (OSError, UnicodeDecodeError, csv.Error) as exc:
+                raise ContentError(f"{self.path}: cannot read lookup {self.name}: {exc}") from None
+        return self._rows
 
 
 @dataclass
