@@ -24,7 +24,7 @@ from translator.spl.ast import to_json
 from translator.spl.printer import print_pipeline
 from translator.workflow import ConvertOptions, DetectionResult, convert_many, convert_query, expand_and_parse, report
 
-COMMANDS = ("convert", "parse", "targets", "demo")
+COMMANDS = ("convert", "parse", "eval", "targets", "demo")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -59,6 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--content", type=Path, help="content root for macros (default: found from PATH)")
     pa.add_argument("--json", action="store_true", help="print the AST as JSON")
 
+    ev = sub.add_parser("eval", help="run Sigma rules on event logs and list what each matches")
+    ev.add_argument("rules", nargs="+", type=Path, metavar="RULE_OR_DIR", help="Sigma rule files or folders")
+    ev.add_argument(
+        "--events",
+        action="append",
+        type=Path,
+        required=True,
+        metavar="FILE_OR_DIR",
+        help="EVTX, XML export, JSON lines or CSV (.gz too); a folder means every such file below it",
+    )
+    ev.add_argument("--json", action="store_true", help="print the result as JSON (nothing else on stdout)")
+
     sub.add_parser("targets", help="list output targets, their formats and default pipelines")
 
     d = sub.add_parser("demo", help="run the bundled example end to end")
@@ -91,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_convert(args)
         if args.command == "parse":
             return cmd_parse(args)
+        if args.command == "eval":
+            return cmd_eval(args)
         if args.command == "targets":
             return cmd_targets()
         if args.command == "demo":
@@ -252,6 +266,48 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 
 # -- targets and demo ------------------------------------------------------------------
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from translator.engine.evaluate import evaluate
+
+    for p in [*args.rules, *args.events]:
+        if not p.exists():
+            raise UsageError(f"{p}: no such file or folder")
+    show = None
+    if sys.stderr.isatty():
+
+        def show(n: int) -> None:
+            print(f"\revents read: {n:,}", end="", file=sys.stderr, flush=True)
+
+    run = evaluate(args.rules, args.events, progress=show)
+    if show is not None:
+        print(f"\revents read: {run.events:,}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(run.to_json(), indent=2))
+    else:
+        for r in run.rules:
+            if r.error is not None:
+                print(f"{r.title}: not evaluated: {r.error}")
+                continue
+            print(f"{r.title}: {len(r.matches)} match(es)")
+            for ref in r.matches[:20]:
+                print(f"  {ref}")
+            if len(r.matches) > 20:
+                print(f"  ... {len(r.matches) - 20} more (--json lists all)")
+    for p in run.problems[:20]:
+        print(f"translate: {p.ref}: {p.message}", file=sys.stderr)
+    if len(run.problems) > 20:
+        print(f"translate: ... {len(run.problems) - 20} more unreadable records", file=sys.stderr)
+    summary = run.to_json()["summary"]
+    print(
+        f"{summary['rules']} rule(s), {summary['not_evaluated']} not evaluated; {run.events:,} event(s), "
+        f"{len(run.problems)} unreadable",
+        file=sys.stderr,
+    )
+    if run.events == 0 and run.problems:
+        return EXIT_USAGE
+    return EXIT_FAILED if summary["not_evaluated"] else EXIT_OK
 
 
 def cmd_targets() -> int:

@@ -1,0 +1,106 @@
+"""Sigma logsource -> which events it means, read backwards from ``data/logsources.yml``.
+
+A Windows service names channels; a category names (service, event ids) pairs,
+and for some pairs a field renaming (Security 4688 calls Image NewProcessName).
+A logsource the table has no channel for (cloud and SaaS products) selects
+every event: their JSON carries no channel to tell them apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from translator.data import load_table
+
+Flat = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Source:
+    """One (channel set, event ids, renaming) that a logsource stands for."""
+
+    channels: frozenset[str]
+    event_ids: frozenset[int] = frozenset()  # empty: any
+    renames: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Selector:
+    sources: tuple[Source, ...] = field(default_factory=tuple)
+    everything: bool = False  # no channel in the table: every event is a candidate
+
+    def view(self, event: Flat) -> Flat | None:
+        """The event as the rule should see it, or None when it is not of this logsource."""
+        if self.everything:
+            return event
+        channel = event.get("Channel")
+        if channel is None:
+            return None
+        event_id = event.get("EventID")
+        for s in self.sources:
+            if channel not in s.channels:
+                continue
+            if s.event_ids and _int(event_id) not in s.event_ids:
+                continue
+            if not s.renames:
+                return event
+            out = dict(event)
+            for src, dst in s.renames:
+                if src in event:
+                    out[dst] = event[src]
+                elif dst in out and src != dst:
+                    del out[dst]  # the renamed field is absent: so is its Sigma name
+            return out
+        return None
+
+
+@cache
+def _service_channels() -> dict[tuple[str, str], frozenset[str]]:
+    table = load_table("logsources")
+    out: dict[tuple[str, str], set[str]] = {}
+    for channel, ls in table["windows_channels"].items():
+        out.setdefault((ls["product"], ls["service"]), set()).add(channel)
+    for key, channels in table.get("extra_channels", {}).items():
+        product, service = key.split("/")
+        out.setdefault((product, service), set()).update(channels)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+@cache
+def selector(product: str | None, category: str | None, service: str | None) -> Selector:
+    table = load_table("logsources")
+    services = _service_channels()
+    product = product or ""
+    if service:
+        channels = services.get((product, service))
+        return Selector((Source(channels),)) if channels else Selector(everything=True)
+    if category:
+        sources = []
+        for row in table["categories"]:
+            if row["category"] != category:
+                continue
+            channels = services.get((product, row["service"]))
+            if not channels:
+                continue
+            renames = table.get("event_field_maps", {}).get(f"{row['service']}/{category}", {})
+            sources.append(Source(channels, frozenset(row["event_codes"]), tuple(renames.items())))
+        if sources:
+            return Selector(tuple(sources))
+    return Selector(everything=True)
+
+
+def selector_for(rule: Any) -> Selector:
+    ls = rule.logsource
+    return selector(ls.product, ls.category, ls.service)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+__all__ = ["Selector", "Source", "selector", "selector_for"]
