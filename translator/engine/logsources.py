@@ -2,8 +2,9 @@
 
 A Windows service names channels; a category names (service, event ids) pairs,
 and for some pairs a field renaming (Security 4688 calls Image NewProcessName).
-A logsource the table has no channel for (cloud and SaaS products) selects
-every event: their JSON carries no channel to tell them apart.
+A logsource the table has no channel for selects every event of its kind:
+for Windows, every event-log record; for other products (cloud, SaaS, network
+devices, whose JSON carries no channel), every record that is not a Windows one.
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ class Source:
 @dataclass(frozen=True)
 class Selector:
     sources: tuple[Source, ...] = field(default_factory=tuple)
-    everything: bool = False  # no channel in the table: every event is a candidate
+    everything: bool = False  # no channel in the table: every event of the right kind is a candidate
+    windows: bool = False  # with ``everything``: Windows event-log records only, else only the others
 
     def view(self, event: Flat) -> Flat | None:
         """The event as the rule should see it, or None when it is not of this logsource."""
         if self.everything:
-            return event
+            # a Windows event-log record always names its provider; JSON from other products never does
+            return event if ("Provider_Name" in event) == self.windows else None
         channel = event.get("Channel")
         if channel is None:
             return None
@@ -73,9 +76,10 @@ def selector(product: str | None, category: str | None, service: str | None) -> 
     table = load_table("logsources")
     services = _service_channels()
     product = product or ""
+    fallback = Selector(everything=True, windows=product == "windows")
     if service:
         channels = services.get((product, service))
-        return Selector((Source(channels),)) if channels else Selector(everything=True)
+        return Selector((Source(channels),)) if channels else fallback
     if category:
         sources = []
         for row in table["categories"]:
@@ -88,7 +92,7 @@ def selector(product: str | None, category: str | None, service: str | None) -> 
             sources.append(Source(channels, frozenset(row["event_codes"]), tuple(renames.items())))
         if sources:
             return Selector(tuple(sources))
-    return Selector(everything=True)
+    return fallback
 
 
 def selector_for(rule: Any) -> Selector:

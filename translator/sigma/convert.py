@@ -120,7 +120,7 @@ def _convert_raw(
 
     walker = StageWalker(FieldScope(), target, make_ctx, lookups=lookups)
     staged = _apply_stages(walker, rest, draft)
-    node = make_and([node, staged.node])
+    node = core = make_and([node, staged.node])
     required, by_fields = staged.required, staged.by_fields
     if by_fields:
         draft.fields = [name_of(f) for f in by_fields]
@@ -131,7 +131,7 @@ def _convert_raw(
             node = make_and([node, Item(name, ("exists",), (True,))])
             draft.notes.append(f"`by {f}` drops events without {f}: made explicit with {name}|exists")
 
-    return _finish_detection(draft, node)
+    return _finish_detection(draft, node, core)
 
 
 def _convert_tstats(
@@ -150,19 +150,6 @@ def _convert_tstats(
     node = lower(cmd.where, ctx) if cmd.where is not None else TRUE
     draft.reasons.extend(ctx.reasons)
 
-    fills = any(o.key.lower() == "fillnull_value" for o in cmd.options)
-    for f in cmd.by:
-        name = ctx.field_name(f)
-        if name is not None and name not in draft.fields:
-            draft.fields.append(name)
-        if fills or f == "_time" or f in STORAGE_FIELDS | {"host"}:
-            continue  # filled, or a field every event has
-        if name is None:
-            draft.reasons.append(f"`by {f}` drops events without {f}, which has no Sigma field; the rule is broader")
-        elif name not in _positive_fields(node):
-            node = make_and([node, Item(name, ("exists",), (True,))])
-            draft.notes.append(f"`by {f}` drops events without it: made explicit with {name}|exists")
-
     def target(event_field: str) -> Target | None:
         rule = ctx.rule(event_field)
         if rule is None or rule.value in ("derived", "values"):
@@ -177,8 +164,21 @@ def _convert_tstats(
     fill = next((o.value.text for o in cmd.options if o.key.lower() == "fillnull_value"), None)
     if fill is not None:
         scope.fills = {b: fill for b in cmd.by}
-    node = make_and([node, _apply_stages(walker, rest, draft).node])
-    return _finish_detection(draft, node)
+    node = core = make_and([node, _apply_stages(walker, rest, draft).node])
+    fills = any(o.key.lower() == "fillnull_value" for o in cmd.options)
+    for f in cmd.by:
+        name = ctx.field_name(f)
+        if name is not None and name not in draft.fields:
+            draft.fields.append(name)
+        if fills or f == "_time" or f in STORAGE_FIELDS | {"host"}:
+            continue  # filled, or a field every event has
+        if name is None:
+            draft.reasons.append(f"`by {f}` drops events without {f}, which has no Sigma field; the rule is broader")
+        elif name not in _positive_fields(node):
+            node = make_and([node, Item(name, ("exists",), (True,))])
+            draft.notes.append(f"`by {f}` drops events without it: made explicit with {name}|exists")
+
+    return _finish_detection(draft, node, core)
 
 
 def _apply_stages(walker: StageWalker, rest: tuple[ast.Command, ...], draft: RuleDraft) -> StageResult:
@@ -195,7 +195,15 @@ def _logsource_text(logsource: dict[str, str]) -> str:
     return "/".join(logsource[k] for k in ("product", "category", "service") if k in logsource)
 
 
-def _finish_detection(draft: RuleDraft, node: Node) -> RuleDraft:
+def _finish_detection(draft: RuleDraft, node: Node, core: Node) -> RuleDraft:
+    """``core`` is the selection without the by-field presence conditions."""
+    if core == TRUE and draft.correlation is None and node != TRUE:
+        draft.status = UNSUPPORTED
+        draft.reasons.append(
+            "what is left selects every event of its logsource (only by-field presence remains): "
+            "the original's filtering lies in stages that cannot be carried over"
+        )
+        return draft
     if node == TRUE:
         draft.status = UNSUPPORTED
         draft.reasons.append("the search selects every event of its logsource; Sigma needs a condition")
