@@ -184,3 +184,102 @@ def test_eval_cli_json_on_the_evtx_samples(tmp_path: Path, capsys: pytest.Captur
     ]
     assert expected and out["rules"][0]["matches"] == expected
     assert out["rules"][0]["count"] == len(expected) and out["summary"]["events"] == 8255
+
+
+# -- correlations ---------------------------------------------------------------------------
+
+BASES = """title: login
+name: login
+logsource: {product: aws, service: cloudtrail}
+detection:
+  s:
+    eventName: ConsoleLogin
+  condition: s
+level: low
+---
+title: key
+name: key
+logsource: {product: aws, service: cloudtrail}
+detection:
+  s:
+    eventName: CreateAccessKey
+  condition: s
+level: low
+"""
+
+
+def run_correlation(tmp_path: Path, correlation: str, rows: list[tuple[str, str, str, str, int]]) -> list[str]:
+    """rows: (time, eventName, user, src, bytes) -> the refs the correlation matches."""
+    (tmp_path / "rule.yml").write_text(BASES + "---\ntitle: corr\n" + correlation)
+    events = tmp_path / "events.jsonl"
+    events.write_text(
+        "".join(
+            json.dumps({"eventTime": t, "eventName": n, "user": u, "src": s, "bytes": b}) + "\n"
+            for t, n, u, s, b in rows
+        )
+    )
+    run = evaluate([tmp_path / "rule.yml"], [events])
+    [corr] = [r for r in run.rules if r.title == "corr"]
+    assert corr.error is None, corr.error
+    return [ref.rsplit("#", 1)[1] for ref in corr.matches]
+
+
+def test_event_count_per_group_and_window(tmp_path: Path) -> None:
+    corr = (
+        "correlation:\n  type: event_count\n  rules: [login]\n  group-by: [user]\n  timespan: 10m\n"
+        "  condition: {gte: 3}\n"
+    )
+    rows = [
+        ("2024-01-01T10:00:00Z", "ConsoleLogin", "alice", "1.1.1.1", 1),
+        ("2024-01-01T10:01:00Z", "ConsoleLogin", "alice", "1.1.1.2", 1),
+        ("2024-01-01T10:09:59Z", "ConsoleLogin", "alice", "1.1.1.3", 1),
+        ("2024-01-01T10:02:00Z", "ConsoleLogin", "bob", "1.1.1.1", 1),
+        ("2024-01-01T10:03:00Z", "ConsoleLogin", "bob", "1.1.1.1", 1),
+        ("2024-01-01T10:10:01Z", "ConsoleLogin", "bob", "1.1.1.1", 1),  # next window
+        ("2024-01-01T10:04:00Z", "CreateAccessKey", "bob", "1.1.1.1", 1),  # another rule
+    ]
+    assert run_correlation(tmp_path, corr, rows) == ["1", "2", "3"]
+
+
+def test_value_count_sum_and_avg(tmp_path: Path) -> None:
+    rows = [
+        ("2024-01-01T10:00:00Z", "ConsoleLogin", "alice", "1.1.1.1", 10),
+        ("2024-01-01T10:01:00Z", "ConsoleLogin", "alice", "1.1.1.1", 20),
+        ("2024-01-01T10:02:00Z", "ConsoleLogin", "alice", "2.2.2.2", 30),
+        ("2024-01-01T10:03:00Z", "ConsoleLogin", "bob", "1.1.1.1", 5),
+        ("2024-01-01T10:04:00Z", "ConsoleLogin", "bob", "1.1.1.1", 5),
+    ]
+    base = "rules: [login]\n  group-by: [user]\n  timespan: 1h\n"
+    vc = f"correlation:\n  type: value_count\n  {base}  condition: {{gt: 1, field: src}}\n"
+    assert run_correlation(tmp_path, vc, rows) == ["1", "2", "3"]
+    vs = f"correlation:\n  type: value_sum\n  {base}  condition: {{lt: 20, field: bytes}}\n"
+    assert run_correlation(tmp_path, vs, rows) == ["4", "5"]
+    va = f"correlation:\n  type: value_avg\n  {base}  condition: {{eq: 20, field: bytes}}\n"
+    assert run_correlation(tmp_path, va, rows) == ["1", "2", "3"]
+
+
+def test_temporal_and_temporal_ordered(tmp_path: Path) -> None:
+    rows = [
+        ("2024-01-01T10:00:00Z", "CreateAccessKey", "alice", "x", 0),
+        ("2024-01-01T10:01:00Z", "ConsoleLogin", "alice", "x", 0),
+        ("2024-01-01T10:02:00Z", "ConsoleLogin", "bob", "x", 0),
+        ("2024-01-01T10:03:00Z", "CreateAccessKey", "bob", "x", 0),
+        ("2024-01-01T10:04:00Z", "ConsoleLogin", "carol", "x", 0),
+    ]
+    base = "rules: [login, key]\n  group-by: [user]\n  timespan: 1h\n"
+    both = run_correlation(tmp_path, f"correlation:\n  type: temporal\n  {base}", rows)
+    assert both == ["1", "2", "3", "4"]  # carol never creates a key
+    ordered = run_correlation(tmp_path, f"correlation:\n  type: temporal_ordered\n  {base}", rows)
+    assert ordered == ["3", "4"]  # only bob logs in first, then creates a key
+
+
+def test_correlation_without_event_times_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "rule.yml").write_text(
+        BASES + "---\ntitle: corr\ncorrelation:\n  type: event_count\n  rules: [login]\n  timespan: 1h\n"
+        "  condition: {gte: 1}\n"
+    )
+    events = tmp_path / "e.jsonl"
+    events.write_text(json.dumps({"eventName": "ConsoleLogin"}) + "\n")
+    run = evaluate([tmp_path / "rule.yml"], [events])
+    [corr] = [r for r in run.rules if r.title == "corr"]
+    assert corr.error is not None and "no time" in corr.error

@@ -18,6 +18,7 @@ from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
 
+from translator.engine.correlate import Correlator
 from translator.engine.logsources import Selector, selector_for
 from translator.engine.sigma_eval import CompiledRule, NotEvaluable, compile_rule
 from translator.events import Event, Problem, read_events
@@ -68,10 +69,17 @@ def rule_files(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
-def load_rules(paths: Iterable[Path]) -> tuple[list[tuple[RuleResult, CompiledRule, Selector]], list[RuleResult]]:
-    """(runnable rules, rules reported as not evaluated)."""
-    runnable: list[tuple[RuleResult, CompiledRule, Selector]] = []
-    failed: list[RuleResult] = []
+@dataclass
+class Loaded:
+    runnable: list[tuple[RuleResult, CompiledRule, Selector]] = field(default_factory=list)
+    failed: list[RuleResult] = field(default_factory=list)
+    correlations: list[tuple[RuleResult, Correlator]] = field(default_factory=list)
+
+
+def load_rules(paths: Iterable[Path]) -> Loaded:
+    """Rules to run, correlations over them, and rules reported as not evaluated."""
+    loaded = Loaded()
+    runnable, failed = loaded.runnable, loaded.failed
     for path in rule_files(paths):
         try:
             collection = SigmaCollection.from_yaml(path.read_text(encoding="utf-8"))
@@ -83,8 +91,11 @@ def load_rules(paths: Iterable[Path]) -> tuple[list[tuple[RuleResult, CompiledRu
         for rule in collection.rules:
             result = RuleResult(str(path), str(rule.id or ""), rule.title or path.name)
             if isinstance(rule, SigmaCorrelationRule):
-                result.error = "correlation rules are not evaluated yet"
-                failed.append(result)
+                try:
+                    loaded.correlations.append((result, Correlator(rule)))
+                except NotEvaluable as exc:
+                    result.error = str(exc)
+                    failed.append(result)
                 continue
             if not isinstance(rule, SigmaRule):
                 result.error = f"{type(rule).__name__} is not evaluated"
@@ -97,13 +108,18 @@ def load_rules(paths: Iterable[Path]) -> tuple[list[tuple[RuleResult, CompiledRu
                 failed.append(result)
                 continue
             runnable.append((result, compiled, selector_for(rule)))
-    return runnable, failed
+    return loaded
 
 
 def evaluate(
     rule_paths: Iterable[Path], event_paths: Iterable[Path], progress: Callable[[int], None] | None = None
 ) -> EvalRun:
-    runnable, failed = load_rules(rule_paths)
+    loaded = load_rules(rule_paths)
+    # which correlations each base rule feeds
+    feeds: dict[int, list[tuple[RuleResult, Correlator]]] = {}
+    for result, correlator in loaded.correlations:
+        for ref in correlator.rule.rules:
+            feeds.setdefault(id(ref.rule), []).append((result, correlator))
     run = EvalRun()
     for item in read_events(event_paths):
         if isinstance(item, Problem):
@@ -111,11 +127,21 @@ def evaluate(
             continue
         assert isinstance(item, Event)
         run.events += 1
-        for result, compiled, selector in runnable:
+        for result, compiled, selector in loaded.runnable:
             view = selector.view(item.fields)
-            if view is not None and compiled.matches(view):
-                result.matches.append(item.ref)
+            if view is None or not compiled.matches(view):
+                continue
+            result.matches.append(item.ref)
+            for corr_result, correlator in feeds.get(id(compiled.rule), ()):
+                if corr_result.error is None:
+                    try:
+                        correlator.offer(compiled.rule, item.ref, view)
+                    except NotEvaluable as exc:
+                        corr_result.error = str(exc)
         if progress is not None and run.events % 5000 == 0:
             progress(run.events)
-    run.rules = [r for r, _, _ in runnable] + failed
+    for result, correlator in loaded.correlations:
+        if result.error is None:
+            result.matches = correlator.matches()
+    run.rules = [r for r, _, _ in loaded.runnable] + [r for r, _ in loaded.correlations] + loaded.failed
     return run
