@@ -283,3 +283,30 @@ def test_correlation_without_event_times_is_reported(tmp_path: Path) -> None:
     run = evaluate([tmp_path / "rule.yml"], [events])
     [corr] = [r for r in run.rules if r.title == "corr"]
     assert corr.error is not None and "no time" in corr.error
+
+
+def test_user_logsource_table_overrides_the_built_in_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rule_file = tmp_path / "r.yml"
+    rule_file.write_text(
+        "title: custom\nlogsource: {product: windows, service: mysvc}\n"
+        "detection:\n  s:\n    EventID: 1\n  condition: s\nlevel: low\n"
+    )
+    events = tmp_path / "e.jsonl"
+    rows = [
+        {"Event": {"System": {"Provider": {"#attributes": {"Name": "P"}}, "Channel": "My/Log", "EventID": 1}}},
+        {"Event": {"System": {"Provider": {"#attributes": {"Name": "P"}}, "Channel": "Other", "EventID": 1}}},
+    ]
+    events.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    table = tmp_path / "ls.yml"
+    table.write_text("windows_channels:\n  My/Log: {product: windows, service: mysvc}\n")
+    try:
+        assert main(["eval", str(rule_file), "--events", str(events), "--json", "--logsources", str(table)]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["rules"][0]["matches"] == [f"{events}#1"]
+    finally:
+        from translator.engine.logsources import set_overrides
+
+        set_overrides({})
+    bad = tmp_path / "bad.yml"
+    bad.write_text("channels: {}\n")
+    assert main(["eval", str(rule_file), "--events", str(events), "--logsources", str(bad)]) == 2

@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="EVTX, XML export, JSON lines or CSV (.gz too); a folder means every such file below it",
     )
     ev.add_argument("--json", action="store_true", help="print the result as JSON (nothing else on stdout)")
+    ev.add_argument(
+        "--logsources",
+        type=Path,
+        metavar="FILE.yml",
+        help="your own channel / event id table, merged over the built-in one (same keys as data/logsources.yml)",
+    )
 
     sub.add_parser("targets", help="list output targets, their formats and default pipelines")
 
@@ -274,6 +280,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for p in [*args.rules, *args.events]:
         if not p.exists():
             raise UsageError(f"{p}: no such file or folder")
+    if args.logsources is not None:
+        from translator.content.loader import read_yaml
+        from translator.engine.logsources import set_overrides
+
+        data = read_yaml(args.logsources)
+        if not isinstance(data, dict):
+            raise UsageError(f"{args.logsources}: expected a mapping")
+        try:
+            set_overrides(data)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"{args.logsources}: {exc}") from None
     show = None
     if sys.stderr.isatty():
 

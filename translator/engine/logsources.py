@@ -59,9 +59,40 @@ class Selector:
         return None
 
 
+_overrides: dict[str, Any] = {}
+
+
+def set_overrides(data: dict[str, Any]) -> None:
+    """Merge a user's table over the built-in one (same keys as ``data/logsources.yml``).
+
+    ``windows_channels``, ``event_field_maps`` and ``extra_channels`` entries add to or
+    replace the built-in ones; ``categories`` rows replace every built-in row of their category.
+    """
+    unknown = set(data) - {"windows_channels", "categories", "event_field_maps", "extra_channels"}
+    if unknown:
+        raise ValueError(f"unknown logsource table keys: {', '.join(sorted(unknown))}")
+    _overrides.clear()
+    _overrides.update(data)
+    _service_channels.cache_clear()
+    selector.cache_clear()
+
+
+def _table() -> dict[str, Any]:
+    base = load_table("logsources")
+    if not _overrides:
+        return base
+    table = dict(base)
+    for key in ("windows_channels", "event_field_maps", "extra_channels"):
+        table[key] = {**base.get(key, {}), **_overrides.get(key, {})}
+    mine = list(_overrides.get("categories", []))
+    replaced = {row["category"] for row in mine}
+    table["categories"] = mine + [row for row in base["categories"] if row["category"] not in replaced]
+    return table
+
+
 @cache
 def _service_channels() -> dict[tuple[str, str], frozenset[str]]:
-    table = load_table("logsources")
+    table = _table()
     out: dict[tuple[str, str], set[str]] = {}
     for channel, ls in table["windows_channels"].items():
         out.setdefault((ls["product"], ls["service"]), set()).add(channel)
@@ -73,7 +104,7 @@ def _service_channels() -> dict[tuple[str, str], frozenset[str]]:
 
 @cache
 def selector(product: str | None, category: str | None, service: str | None) -> Selector:
-    table = load_table("logsources")
+    table = _table()
     services = _service_channels()
     product = product or ""
     fallback = Selector(everything=True, windows=product == "windows")
