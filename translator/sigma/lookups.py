@@ -22,7 +22,7 @@ from translator.content.loader import Lookup
 from translator.sigma.cim import basename_item
 from translator.sigma.detection import TRUE, Item, Node, make_and, make_not, make_or, splunk_match, wildcard_value
 from translator.sigma.where import Target, Unfoldable, like_regex
-from translator.sigma.where import _equals as exact_item
+from translator.sigma.where import equals_item as exact_item
 from translator.spl import ast
 
 MAX_ROWS = 2000  # beyond this the rule would be unreadable: left out instead

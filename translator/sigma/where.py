@@ -129,7 +129,7 @@ def _atom(expr: ast.Expr, resolve: Resolver) -> tuple[Target, Node, Callable[[st
     if isinstance(expr, ast.InExpr):
         target = _field(expr.operand, resolve)
         values = [_literal(v) for v in expr.values]
-        return target, make_or([_equals(target, v) for v in values]), lambda x: x in values
+        return target, make_or([equals_item(target, v) for v in values]), lambda x: x in values
     if isinstance(expr, ast.Binary) and expr.op in ("=", "==", "<", "<=", ">", ">="):
         left, right, op = expr.left, expr.right, expr.op
         if not isinstance(left, ast.Field | ast.Call) and isinstance(right, ast.Field | ast.Call):
@@ -139,7 +139,7 @@ def _atom(expr: ast.Expr, resolve: Resolver) -> tuple[Target, Node, Callable[[st
             return _case_folded(left, right, op, resolve)
         target, value = _field(left, resolve), _literal(right)
         if op in ("=", "=="):
-            return target, _equals(target, value), lambda v: v == value
+            return target, equals_item(target, value), lambda v: v == value
         if not _NUMBER.match(value) or target.basename is not None:
             raise Unfoldable(f"`{print_expr(expr)}` compares text by order")
         num = float(value) if "." in value else int(value)
@@ -156,7 +156,7 @@ def _case_folded(
     fold = str.lower if call.name == "lower" else str.upper
     if fold(value) != value:
         return target, FALSE, lambda v: False  # lower(x) never equals a value with upper-case letters
-    item = _equals(target, value, cased=False)
+    item = equals_item(target, value, cased=False)
     return target, item, lambda v: fold(v) == value
 
 
@@ -168,7 +168,7 @@ def _num_cmp(v: str, op: str, num: float) -> bool:
     return {"<": x < num, "<=": x <= num, ">": x > num, ">=": x >= num}[op]
 
 
-def _equals(target: Target, value: str, cased: bool = True) -> Item:
+def equals_item(target: Target, value: str, cased: bool = True) -> Item:
     """Exact (by default case-sensitive) equality; ``*`` is not a wildcard in ``where``."""
     case = ("cased",) if cased and not _NUMBER.match(value) else ()
     if target.basename is not None:
