@@ -17,6 +17,7 @@ from typing import Any
 
 from translator.data import load_table
 from translator.sigma.detection import FALSE, Item, Lowering, Node, sigma_escape, splunk_match, wildcard_value
+from translator.sigma.where import Target
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,13 @@ def _feed(name: str, spec: dict[str, Any], chosen: dict[str, Any], why: str) -> 
         for k, v in field_spec.items()
     }
     return Feed(name, spec["prefix"], dict(chosen["logsource"]), chosen["separator"], rules, why)
+
+
+def target_of(rule: FieldRule | None, feed: Feed) -> Target | None:
+    """How a mapped CIM field appears to later stages (None: unmapped, or only its presence carries over)."""
+    if rule is None or rule.value in ("derived", "values"):
+        return None
+    return Target(rule.sigma, feed.separator if rule.value == "basename" else None)
 
 
 @dataclass

@@ -112,11 +112,9 @@ def _convert_raw(
         if event_field in STORAGE_FIELDS or event_field in ("_raw", "_time"):
             return None
         rule = feed.fields.get(event_field) if feed is not None else None
-        if rule is None:
+        if rule is None or feed is None:
             return Target(sigma_field(product, event_field))
-        if rule.value in ("derived", "values"):
-            return None
-        return Target(rule.sigma, feed.separator if rule.value == "basename" else None)  # type: ignore[union-attr]
+        return cim.target_of(rule, feed)
 
     walker = StageWalker(FieldScope(), target, make_ctx, lookups=lookups)
     staged = _apply_stages(walker, rest, draft)
@@ -151,10 +149,7 @@ def _convert_tstats(
     draft.reasons.extend(ctx.reasons)
 
     def target(event_field: str) -> Target | None:
-        rule = ctx.rule(event_field)
-        if rule is None or rule.value in ("derived", "values"):
-            return None
-        return Target(rule.sigma, feed.separator if rule.value == "basename" else None)
+        return cim.target_of(ctx.rule(event_field), feed)
 
     scope = FieldScope()
     walker = StageWalker(scope, target, lambda: cim.CimLowering(feed=feed), aggregated=True, lookups=lookups)

@@ -121,14 +121,11 @@ class StageWalker:
                 res.reasons.append(f"unknown command `| {name}`: its effect on the selection is not known")
             if isinstance(cmd, ast.ArgsCommand) and name in ("bin", "bucket") and cmd.args[0].text == "_time":
                 self.span = cmd.option("span") or self.span
-            if isinstance(cmd, ast.EvalCommand | ast.RenameCommand) and self.first_aggregation is not None:
-                changed = {a.field for a in getattr(cmd, "assignments", ())} | {
-                    n for pair in getattr(cmd, "pairs", ()) for n in pair
-                }
-                for n in changed:
-                    self.first_aggregation.outputs.pop(n, None)
             if not (isinstance(cmd, ast.StatsCommand) and name in ("stats", "timechart")):
                 self.scope.apply(cmd)
+                if self.first_aggregation is not None:  # a rewritten aggregate is no longer a threshold's input
+                    for n in self.scope.written:
+                        self.first_aggregation.outputs.pop(n, None)
                 self._update_bindings(cmd)
             if isinstance(cmd, ast.LookupCommand) and pending is not None:
                 self._bind_lookup(cmd, pending)

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import TypeVar
 
 from translator.data import load_table
 from translator.errors import Location, SPLSyntaxError
 from translator.spl import ast
 from translator.spl.tokens import Kind, Lexer, Mode, Token
 
+_T = TypeVar("_T")
 _COMMAND_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 STATS_LIKE = ("stats", "eventstats", "streamstats", "timechart")
 _TABLE = load_table("commands")
@@ -344,24 +346,20 @@ class Parser:
 
     def field_as_list(self, stop: tuple[str, ...] = ()) -> tuple[ast.FieldAs, ...]:
         """``field [AS alias], ...`` as in lookup."""
-        items: list[ast.FieldAs] = []
-        while not self.at_end_of_command():
-            tok = self.peek()
-            if tok.kind is Kind.COMMA:
-                self.next()
-                continue
-            if tok.kind is Kind.WORD and tok.value.lower() in stop:
-                break
+
+        def item() -> ast.FieldAs:
             name = self.name(mode=Mode.VALUE)
             alias = None
             if self.peek().is_word("as"):
                 self.next()
                 alias = self.name("a field name after 'as'", Mode.VALUE)
-            items.append(ast.FieldAs(name, alias))
-        return tuple(items)
+            return ast.FieldAs(name, alias)
 
-    def aggregations(self, stop: tuple[str, ...]) -> tuple[ast.Aggregation, ...]:
-        aggs: list[ast.Aggregation] = []
+        return self.items(item, stop)
+
+    def items(self, item: Callable[[], _T], stop: tuple[str, ...]) -> tuple[_T, ...]:
+        """Items up to the end of the command or a ``stop`` word; commas between them are optional."""
+        out: list[_T] = []
         while not self.at_end_of_command():
             tok = self.peek()
             if tok.kind is Kind.COMMA:
@@ -369,8 +367,11 @@ class Parser:
                 continue
             if tok.kind is Kind.WORD and tok.value.lower() in stop:
                 break
-            aggs.append(self.aggregation())
-        return tuple(aggs)
+            out.append(item())
+        return tuple(out)
+
+    def aggregations(self, stop: tuple[str, ...]) -> tuple[ast.Aggregation, ...]:
+        return self.items(self.aggregation, stop)
 
     def aggregation(self) -> ast.Aggregation:
         tok = self.next()
