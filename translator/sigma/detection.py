@@ -286,9 +286,16 @@ class Emitter:
     def _selection_for_or(self, items: list[Item], negated: bool) -> str:
         """ORed field items: same key -> one value list; different keys -> a list of maps."""
         groups: dict[str, list[Any]] = {}
+        seen: dict[str, set[Any]] = {}
         for item in items:
             values = groups.setdefault(item.key, [])
-            values.extend(v for v in item.values if not _contains_value(values, v))
+            keys = seen.setdefault(item.key, set())
+            folds = _folds_case(item.key)
+            for v in item.values:
+                k = v.lower() if folds and isinstance(v, str) else v
+                if k not in keys:
+                    keys.add(k)
+                    values.append(v)
         entries = [{key: values[0] if len(values) == 1 else values} for key, values in groups.items()]
         return self._new(entries[0] if len(entries) == 1 else entries, negated, keyword=False)
 
@@ -296,10 +303,13 @@ class Emitter:
         return self._new(list(item.values), negated, keyword=True)
 
 
-def _contains_value(values: list[Any], value: Any) -> bool:
-    """Is ``value`` already listed? Sigma compares case-insensitively, so ``A`` repeats ``a``."""
-    key = value.lower() if isinstance(value, str) else value
-    return any((v.lower() if isinstance(v, str) else v) == key for v in values)
+def _folds_case(key: str) -> bool:
+    """Do values under ``key`` compare case-insensitively (so ``A`` repeats ``a``)?
+
+    Plain Sigma values do; ``|cased`` values and regular expressions without ``|i`` do not.
+    """
+    modifiers = key.split("|")[1:]
+    return "cased" not in modifiers and ("re" not in modifiers or "i" in modifiers)
 
 
 def _field_item(node: Node) -> bool:
