@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE.yml",
         help="your own channel / event id table, merged over the built-in one (same keys as data/logsources.yml)",
     )
+    ev.add_argument(
+        "--jobs", type=_positive, default=1, metavar="N", help="scan event files in N processes (same results)"
+    )
 
     sub.add_parser("targets", help="list output targets, their formats and default pipelines")
 
@@ -274,6 +277,16 @@ def cmd_parse(args: argparse.Namespace) -> int:
 # -- targets and demo ------------------------------------------------------------------
 
 
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from translator.engine.evaluate import evaluate
 
@@ -297,7 +310,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         def show(n: int) -> None:
             print(f"\revents read: {n:,}", end="", file=sys.stderr, flush=True)
 
-    run = evaluate(args.rules, args.events, progress=show)
+    run = evaluate(args.rules, args.events, progress=show, jobs=args.jobs)
     if show is not None:
         print(f"\revents read: {run.events:,}", file=sys.stderr)
     if args.json:

@@ -26,6 +26,22 @@ class Source:
     event_ids: frozenset[int] = frozenset()  # empty: any
     renames: tuple[tuple[str, str], ...] = ()
 
+    def view(self, event: Flat) -> Flat | None:
+        """The event with this source's renames applied, or None when it is not from this source."""
+        if event.get("Channel") not in self.channels:
+            return None
+        if self.event_ids and _int(event.get("EventID")) not in self.event_ids:
+            return None
+        if not self.renames:
+            return event
+        out = dict(event)
+        for src, dst in self.renames:
+            if src in event:
+                out[dst] = event[src]
+            elif dst in out and src != dst:
+                del out[dst]  # the renamed field is absent: so is its Sigma name
+        return out
+
 
 @dataclass(frozen=True)
 class Selector:
@@ -38,24 +54,10 @@ class Selector:
         if self.everything:
             # a Windows event-log record always names its provider; JSON from other products never does
             return event if ("Provider_Name" in event) == self.windows else None
-        channel = event.get("Channel")
-        if channel is None:
-            return None
-        event_id = event.get("EventID")
         for s in self.sources:
-            if channel not in s.channels:
-                continue
-            if s.event_ids and _int(event_id) not in s.event_ids:
-                continue
-            if not s.renames:
-                return event
-            out = dict(event)
-            for src, dst in s.renames:
-                if src in event:
-                    out[dst] = event[src]
-                elif dst in out and src != dst:
-                    del out[dst]  # the renamed field is absent: so is its Sigma name
-            return out
+            view = s.view(event)
+            if view is not None:
+                return view
         return None
 
 
@@ -75,6 +77,11 @@ def set_overrides(data: dict[str, Any]) -> None:
     _overrides.update(data)
     _service_channels.cache_clear()
     selector.cache_clear()
+
+
+def current_overrides() -> dict[str, Any]:
+    """The user's table in force (handed to worker processes)."""
+    return dict(_overrides)
 
 
 def _table() -> dict[str, Any]:

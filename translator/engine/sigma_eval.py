@@ -17,6 +17,7 @@ rule never silently matches nothing.
 from __future__ import annotations
 
 import ipaddress
+import math
 import operator
 import re
 from collections.abc import Callable
@@ -60,6 +61,10 @@ class NotEvaluable(Exception):
 class CompiledRule:
     rule: SigmaRule
     matches: Predicate
+    # necessary conditions, used to skip events the rule cannot match (None: no such condition)
+    needs: frozenset[str] | None = None  # one of these fields must be present
+    event_ids: frozenset[int] | None = None  # EventID must be one of these
+    anchors: frozenset[Anchor] | None = None  # one of these must hold (see needed_anchors)
 
 
 def compile_rule(rule: SigmaRule) -> CompiledRule:
@@ -67,15 +72,123 @@ def compile_rule(rule: SigmaRule) -> CompiledRule:
     if len(conditions) != 1:
         raise NotEvaluable("rules with several conditions are not evaluated")
     tree = conditions[0].parse()
-    return CompiledRule(rule, _compile(tree))
+    return CompiledRule(rule, _compile(tree), needed_fields(tree), needed_event_ids(tree), needed_anchors(tree))
+
+
+# an anchor: (field, "exact" | "basename", lower-cased text); it holds for an event when some value
+# of the field, lower-cased, equals the text ("exact") or has it as its last \-separated part ("basename")
+Anchor = tuple[str, str, str]
+
+
+def anchor_keys(value: Any, kind: str) -> list[str]:
+    """The texts an event value offers to anchors of ``kind`` (see :data:`Anchor`)."""
+    values = value if type(value) is list else (value,)
+    out = []
+    for v in values:
+        if v is None:
+            continue
+        t = (v if type(v) is str else _text(v)).lower()
+        out.append(t.rpartition("\\")[2] if kind == "basename" else t)
+    return out
+
+
+def needed_anchors(node: Any) -> frozenset[Anchor] | None:
+    """Anchors of which at least one must hold for ``node`` to hold (None: none can be named).
+
+    Case-insensitive plain values give ``exact`` anchors; ``|endswith`` values holding a
+    backslash (``\\cmd.exe``) give ``basename`` anchors. AND takes the child with the
+    fewest anchors, OR the union of all children's (or None if one has none).
+    """
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        value = node.value
+        if not isinstance(value, SigmaString) or isinstance(value, SigmaCasedString):
+            return None
+        shape = string_shape(value)
+        if shape is None:
+            return None
+        kind, text = shape
+        if kind == "exact":
+            return frozenset(((node.field, "exact", text.lower()),))
+        if kind == "suffix" and "\\" in text:
+            return frozenset(((node.field, "basename", text.rpartition("\\")[2].lower()),))
+        return None
+    if isinstance(node, ConditionAND):
+        sets = [s for s in (needed_anchors(a) for a in node.args) if s is not None]
+        return min(sets, key=len) if sets else None
+    if isinstance(node, ConditionOR):
+        union: set[Anchor] = set()
+        for a in node.args:
+            s = needed_anchors(a)
+            if s is None:
+                return None
+            union |= s
+        return frozenset(union)
+    return None
+
+
+# -- necessary conditions ---------------------------------------------------------------------
+
+
+def needed_fields(node: Any) -> frozenset[str] | None:
+    """Fields of which at least one must be present for ``node`` to hold (None: no such set).
+
+    A positive value test needs its field; AND needs what any one child needs (the
+    smallest set is the sharpest filter); OR needs the union; NOT, null, keyword and
+    field-reference tests need nothing that can be said cheaply.
+    """
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        if isinstance(node.value, SigmaNull | SigmaFieldReference):
+            return None
+        if isinstance(node.value, SigmaExists) and not node.value.exists:
+            return None
+        return frozenset((node.field,))
+    if isinstance(node, ConditionAND):
+        sets = [s for s in (needed_fields(a) for a in node.args) if s is not None]
+        return min(sets, key=len) if sets else None
+    if isinstance(node, ConditionOR):
+        union: set[str] = set()
+        for a in node.args:
+            s = needed_fields(a)
+            if s is None:
+                return None
+            union |= s
+        return frozenset(union)
+    return None
+
+
+def needed_event_ids(node: Any) -> frozenset[int] | None:
+    """The EventID values ``node`` can hold for, when its logic pins them (None: any)."""
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        if node.field == "EventID" and isinstance(node.value, SigmaNumber) and isinstance(node.value.number, int):
+            return frozenset((node.value.number,))
+        return None
+    if isinstance(node, ConditionAND):
+        out: frozenset[int] | None = None
+        for a in node.args:
+            s = needed_event_ids(a)
+            if s is not None:
+                out = s if out is None else out & s
+        return out
+    if isinstance(node, ConditionOR):
+        union: set[int] = set()
+        for a in node.args:
+            s = needed_event_ids(a)
+            if s is None:
+                return None
+            union |= s
+        return frozenset(union)
+    return None
 
 
 def _compile(node: Any) -> Predicate:
     if isinstance(node, ConditionAND):
-        parts = [_compile(a) for a in node.args]
+        # cheap tests first: AND has no side effects, and a failed string test spares a regex
+        parts = [_compile(a) for a in sorted(node.args, key=_cost)]
         return lambda e: all(p(e) for p in parts)
     if isinstance(node, ConditionOR):
-        parts = [_compile(a) for a in node.args]
+        parts = _compile_or(node.args)
+        if len(parts) == 1:
+            return parts[0]
         return lambda e: any(p(e) for p in parts)
     if isinstance(node, ConditionNOT):
         inner = _compile(node.args[0])
@@ -85,6 +198,48 @@ def _compile(node: Any) -> Predicate:
     if isinstance(node, ConditionValueExpression):
         return _keyword_test(node.value)
     raise NotEvaluable(f"condition element {type(node).__name__} is not evaluated")
+
+
+def _cost(node: Any) -> int:
+    """A rough cost of testing ``node``, to order AND's children."""
+    if isinstance(node, ConditionAND | ConditionOR):
+        return sum(_cost(a) for a in node.args)
+    if isinstance(node, ConditionNOT):
+        return _cost(node.args[0])
+    if isinstance(node, ConditionValueExpression):
+        return 50  # a keyword looks at every field
+    value = getattr(node, "value", None)
+    if isinstance(value, SigmaRegularExpression):
+        return 10
+    if isinstance(value, SigmaString):
+        return 1 if string_shape(value) is not None else 3
+    return 2
+
+
+def _compile_or(args: list[Any]) -> list[Predicate]:
+    """ORed children; plain string tests on one field (``Image|endswith: [a, b, c]``) become one test."""
+    groups: dict[tuple[str, bool], list[tuple[str, str]]] = {}
+    rest: list[Predicate] = []
+    for a in args:
+        shape = _leaf_shape(a)
+        if shape is None:
+            rest.append(_compile(a))
+        else:
+            field_name, cased, kind, text = shape
+            groups.setdefault((field_name, cased), []).append((kind, text))
+    tests = [_field_predicate(name, _shapes_matcher(shapes, cased)) for (name, cased), shapes in groups.items()]
+    return tests + rest
+
+
+def _leaf_shape(node: Any) -> tuple[str, bool, str, str] | None:
+    if not isinstance(node, ConditionFieldEqualsValueExpression) or not isinstance(node.value, SigmaString):
+        return None
+    cased = isinstance(node.value, SigmaCasedString)
+    shape = string_shape(node.value)
+    if shape is None:
+        return None
+    kind, text = shape
+    return node.field, cased, kind, text if cased else text.lower()
 
 
 # -- field tests ------------------------------------------------------------------------------
@@ -101,8 +256,19 @@ def _field_test(name: str, value: Any) -> Predicate:
         return lambda e: (not _absent(e.get(name))) == want
     if isinstance(value, SigmaFieldReference):
         return _fieldref_test(name, value)
-    match = value_matcher(value)
-    return lambda e: _any_value(e.get(name), match)
+    return _field_predicate(name, value_matcher(value))
+
+
+def _field_predicate(name: str, match: Callable[[Any], bool]) -> Predicate:
+    def test(e: Flat) -> bool:
+        v = e.get(name)
+        if v is None:
+            return False
+        if type(v) is list:
+            return any(match(x) for x in v if x is not None)
+        return match(v)
+
+    return test
 
 
 def _keyword_test(value: Any) -> Predicate:
@@ -147,7 +313,11 @@ _COMPARE = {"LT": operator.lt, "LTE": operator.le, "GT": operator.gt, "GTE": ope
 def value_matcher(value: Any) -> Callable[[Any], bool]:
     """One Sigma value -> a test on one event value."""
     if isinstance(value, SigmaString):  # SigmaCasedString too
-        regex = _string_regex(value, cased=isinstance(value, SigmaCasedString))
+        cased = isinstance(value, SigmaCasedString)
+        shape = string_shape(value)
+        if shape is not None:
+            return _shapes_matcher([(shape[0], shape[1] if cased else shape[1].lower())], cased)
+        regex = _string_regex(value, cased)
         if isinstance(regex, str):  # no wildcard: plain (case-folded) equality
             plain = regex
             if isinstance(value, SigmaCasedString):
@@ -165,7 +335,7 @@ def value_matcher(value: Any) -> Callable[[Any], bool]:
         for flag in value.flags:
             flags |= _RE_FLAGS[flag]
         try:
-            compiled = re.compile(str(value.regexp), flags)
+            compiled = re.compile(_search_pattern(str(value.regexp)), flags)
         except re.error as exc:
             raise NotEvaluable(f"regular expression {str(value.regexp)!r}: {exc}") from exc
         return lambda v: compiled.search(_text(v)) is not None
@@ -179,11 +349,69 @@ def value_matcher(value: Any) -> Callable[[Any], bool]:
     raise NotEvaluable(f"values of type {type(value).__name__} are not evaluated")
 
 
+_LEADING_ANY = re.compile(r"^(\(\?[a-zA-Z]+\))?\.\*\??(?![*+?{])")
+
+
+def _search_pattern(pattern: str) -> str:
+    """``pattern`` without a leading ``.*``: under ``search`` it changes nothing but the time taken.
+
+    ``search`` tries every start position, so ``.*X`` finds a match exactly when ``X`` does;
+    the leading ``.*`` only makes each attempt re-scan the rest of the text.
+    """
+    m = _LEADING_ANY.match(pattern)
+    if m is None:
+        return pattern
+    return (m.group(1) or "") + pattern[m.end() :]
+
+
 _RE_FLAGS = {
     SigmaRegularExpressionFlag.IGNORECASE: re.IGNORECASE,
     SigmaRegularExpressionFlag.MULTILINE: re.MULTILINE,
     SigmaRegularExpressionFlag.DOTALL: re.DOTALL,
 }
+
+
+def string_shape(value: SigmaString) -> tuple[str, str] | None:
+    """``(kind, text)`` for a string that is plain text with at most a leading and a trailing ``*``.
+
+    kind is ``exact``, ``prefix``, ``suffix`` or ``contains``; these are tested with string
+    operations instead of a regular expression. None for anything else (``?``, inner ``*``).
+    """
+    parts = list(value.s)
+    lead = bool(parts) and parts[0] is SpecialChars.WILDCARD_MULTI
+    if lead:
+        parts = parts[1:]
+    trail = bool(parts) and parts[-1] is SpecialChars.WILDCARD_MULTI
+    if trail:
+        parts = parts[:-1]
+    if len(parts) > 1 or any(not isinstance(p, str) for p in parts):
+        return None
+    text = parts[0] if parts else ""
+    if not text and (lead or trail):
+        return None  # "*" alone: the regex path keeps its meaning (any value)
+    kind = "contains" if lead and trail else "suffix" if lead else "prefix" if trail else "exact"
+    return kind, text
+
+
+def _shapes_matcher(shapes: list[tuple[str, str]], cased: bool) -> Callable[[Any], bool]:
+    """One test for several plain-string shapes (texts already lower-cased unless ``cased``)."""
+    exact = frozenset(t for k, t in shapes if k == "exact")
+    prefixes = tuple(t for k, t in shapes if k == "prefix")
+    suffixes = tuple(t for k, t in shapes if k == "suffix")
+    contains = tuple(t for k, t in shapes if k == "contains")
+
+    def match(v: Any) -> bool:
+        t = v if type(v) is str else _text(v)
+        if not cased:
+            t = t.lower()
+        return (
+            t in exact
+            or (bool(suffixes) and t.endswith(suffixes))
+            or (bool(prefixes) and t.startswith(prefixes))
+            or any(c in t for c in contains)
+        )
+
+    return match
 
 
 def _string_regex(value: SigmaString, cased: bool) -> re.Pattern[str] | str:
@@ -212,6 +440,14 @@ def _regex(pattern: str, cased: bool) -> re.Pattern[str]:
 
 def _text(v: Any) -> str:
     return v if isinstance(v, str) else str(v)
+
+
+def event_id_of(v: Any) -> int | None:
+    """An event's EventID as the integer rules compare it with (None when it is not one)."""
+    if isinstance(v, int):
+        return v
+    n = _number(v)
+    return int(n) if n is not None and math.isfinite(n) and n == int(n) else None
 
 
 def _number(v: Any) -> float | int | None:
