@@ -93,9 +93,9 @@ def matches(detection: str, event: dict[str, Any]) -> bool:
             {"CommandLine": "ps /enc x"},
             {"CommandLine": "ps enc x"},
         ),
-        ("  s:\n    User|exists: true\n  condition: s", {"User": "a"}, {"Image": "a"}),
-        ("  s:\n    User|exists: false\n  condition: s", {"Image": "a"}, {"User": "a"}),
-        ("  s:\n    User: null\n  condition: s", {"User": ""}, {"User": "a"}),
+        ("  s:\n    User|exists: true\n  condition: s", {"User": ""}, {"Image": "a"}),  # empty is present
+        ("  s:\n    User|exists: false\n  condition: s", {"Image": "a"}, {"User": ""}),
+        ("  s:\n    User: null\n  condition: s", {"Image": "a"}, {"User": ""}),  # null: absent, not empty
         (
             "  s:\n    ParentImage|fieldref: Image\n  condition: s",
             {"Image": "A", "ParentImage": "a"},

@@ -116,4 +116,3 @@ def _reached(group: _Group[T], view: Flat) -> Iterator[tuple[T, CompiledRule]]:
             entries = anchored.get((name, kind, text))
             if entries:
                 yield from entries
-

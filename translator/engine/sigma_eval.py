@@ -9,7 +9,7 @@ closures and runs them per event.
 
 Semantics: strings compare case-insensitively (``|cased`` is exact), ``*`` and
 ``?`` are wildcards, a multivalue field matches when any value does, ``null``
-means absent or empty, ``|re`` searches (flags i, m, s), numbers compare as
+means absent (an empty value is present), ``|re`` searches (flags i, m, s), numbers compare as
 numbers. Anything the compiler does not know raises :class:`NotEvaluable`, so a
 rule never silently matches nothing.
 """
@@ -296,7 +296,8 @@ def _fieldref_test(name: str, ref: SigmaFieldReference) -> Predicate:
 
 
 def _absent(value: Any) -> bool:
-    return value is None or value == "" or value == []
+    """Sigma's ``null`` and ``|exists: false``: the field is absent (an empty value is present, as in the backends)."""
+    return value is None or value == []
 
 
 def _any_value(value: Any, match: Callable[[Any], bool]) -> bool:
