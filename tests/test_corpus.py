@@ -54,8 +54,7 @@ def test_corpus_converts_offline_with_an_honest_report(corpus: Path, monkeypatch
     monkeypatch.setattr(socket, "getaddrinfo", no_network)
     files = list(iter_detection_files(corpus))
     items = [(p, p.relative_to(corpus)) for p in files]
-    content = load_content(corpus)
-    results = convert_many(items, lambda _p: content, ConvertOptions(write=False))
+    results = convert_many(items, corpus, ConvertOptions(write=False))
     counts = summary(results)
     assert counts["total"] == len(files) == 1613
     errors = {Path(r.file).name: r.reasons for r in results if r.status == "error"}

@@ -11,13 +11,13 @@ import json
 import signal
 import sys
 from collections.abc import Sequence
-from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from translator import __version__
-from translator.content import Content, find_content_root, iter_detection_files, load_content, load_detection
+from translator import __version__, workflow
+from translator.content import Content, iter_detection_files, load_detection
 from translator.emit import targets as tg
+from translator.emit.reports import html_report, junit_xml
 from translator.emit.writer import write_atomic
 from translator.errors import TranslatorError
 from translator.spl.ast import to_json
@@ -96,6 +96,9 @@ def _add_output_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("--rules-out", type=Path, default=Path("sigma_rules"), help="folder for Sigma rules")
     c.add_argument("--out", type=Path, default=Path("outputs"), help="folder for target queries")
     c.add_argument("--report", type=Path, help="write the JSON report here")
+    c.add_argument("--junit", type=Path, metavar="FILE.xml", help="write a JUnit XML report (one test per detection)")
+    c.add_argument("--html", type=Path, metavar="FILE.html", help="write a self-contained HTML report")
+    c.add_argument("--jobs", type=_positive, default=1, metavar="N", help="convert in N processes (same output)")
     c.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
 
 
@@ -152,17 +155,9 @@ def collect_inputs(paths: list[Path]) -> list[tuple[Path, Path]]:
 
 def content_loader(explicit: Path | None):  # type: ignore[no-untyped-def]
     """Content for each detection: --content, or the root found above the file."""
-    if explicit is not None:
-        if not (explicit / "macros").is_dir():
-            raise UsageError(f"{explicit}: not a content root (no macros/ folder)")
-        fixed = load_content(explicit)
-        return lambda _path: fixed
-
-    @cache
-    def for_root(root: Path | None) -> Content:
-        return load_content(root)
-
-    return lambda path: for_root(find_content_root(path))
+    if explicit is not None and not (explicit / "macros").is_dir():
+        raise UsageError(f"{explicit}: not a content root (no macros/ folder)")
+    return workflow.content_loader(explicit)
 
 
 # -- convert -------------------------------------------------------------------------
@@ -195,13 +190,20 @@ def cmd_convert(args: argparse.Namespace) -> int:
             print(f"# {name}\n{q}")
     else:
         items = collect_inputs(args.paths)
-        results = convert_many(items, content_loader(args.content), opts, progress=_progress(len(items)))
+        if args.content is not None:
+            content_loader(args.content)  # a bad --content is a usage error before any work
+        results = convert_many(items, args.content, opts, progress=_progress(len(items)), jobs=args.jobs)
     if args.report:
         write_atomic(args.report, json.dumps(report(results), indent=2) + "\n")
+    if args.junit:
+        write_atomic(args.junit, junit_xml(results))  # type: ignore[arg-type]
+    if args.html:
+        write_atomic(args.html, html_report(results, opts.targets))  # type: ignore[arg-type]
     if args.spl is None:
         _print_results(results, quiet=args.quiet or len(results) > 25)
-    if args.report:
-        print(f"report: {args.report}")
+    for label, path in (("report", args.report), ("junit", args.junit), ("html", args.html)):
+        if path:
+            print(f"{label}: {path}")
     return exit_code(results)
 
 
@@ -214,12 +216,16 @@ def exit_code(results: list[DetectionResult]) -> int:
 
 
 def _progress(total: int):  # type: ignore[no-untyped-def]
+    """A progress bar on stderr when it is a terminal (nothing otherwise: logs and pipes stay clean)."""
     if total < 20 or not sys.stderr.isatty():
         return None
 
     def show(i: int, n: int) -> None:
+        width = 30
+        filled = width * i // n
         end = "\n" if i == n else ""
-        print(f"\rconverting {i}/{n}", end=end, file=sys.stderr, flush=True)
+        bar = "#" * filled + "." * (width - filled)
+        print(f"\rconverting [{bar}] {i}/{n} {100 * i // n:3d}%", end=end, file=sys.stderr, flush=True)
 
     return show
 
@@ -341,16 +347,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_targets() -> int:
-    aliases = tg.load_table("targets")["aliases"]
-    for name in tg.backend_names():
+    table = tg.load_table("targets")
+    blocked = table.get("blocked_formats", {})
+    names = tg.backend_names()
+    width = max(len(n) for n in [*names, *table["aliases"], "all"]) + 2
+    for name in names:
         cls = tg.plugins().backends[name]
-        defaults = tg.load_table("targets")["targets"].get(name, {}).get("pipelines", {})
+        defaults = table["targets"].get(name, {}).get("pipelines", {})
         pipes = "; ".join(f"{k}: {', '.join(v)}" for k, v in defaults.items()) or "none"
-        print(f"{name:<12} formats: {', '.join(cls.formats)}")
-        print(f"{'':<12} default pipelines: {pipes}")
-    for alias, members in aliases.items():
-        print(f"{alias:<12} alias for: {', '.join(members)}")
-    print(f"{'all':<12} every target above")
+        formats = ", ".join(f"{f} (unavailable offline)" if f in blocked else f for f in cls.formats)
+        print(f"{name:<{width}}formats: {formats}")
+        print(f"{'':<{width}}default pipelines: {pipes}")
+    for alias, members in table["aliases"].items():
+        print(f"{alias:<{width}}alias for: {', '.join(members)}")
+    print(f"{'all':<{width}}every target above")
     return EXIT_OK
 
 
@@ -363,7 +373,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         opts = ConvertOptions(tg.resolve_targets(["splunk", "elastic"]), rules_out=args.rules_out, out=args.out)
         print(f"example: {detection.name} (bundled with translator)")
-        results = convert_many([(detection, Path(detection.name))], content_loader(example_root), opts)
+        results = convert_many([(detection, Path(detection.name))], example_root, opts)
     res = results[0]
     print(f"status: {res.status}")
     for reason in res.reasons:

@@ -7,14 +7,17 @@ writes files. The CLI only parses arguments and prints.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import multiprocessing
+import signal
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from sigma.exceptions import SigmaError
 
-from translator.content import Content, Detection, load_detection
+from translator.content import Content, Detection, find_content_root, load_content, load_detection
 from translator.emit import targets as tg
 from translator.emit.writer import write_atomic
 from translator.errors import TranslatorError
@@ -49,6 +52,8 @@ class DetectionResult:
     validation: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     fields: list[str] = field(default_factory=list)  # what the original outputs per result, as Sigma names
+    family: str = ""  # raw | tstats | other ("" when the search does not parse)
+    group: str = ""  # the data model, Sigma logsource or first command, for summaries
     loaded: bool = True  # False when the input itself could not be read
     rule_yaml: str | None = field(default=None, repr=False)
     queries: dict[str, str] = field(default_factory=dict, repr=False)
@@ -96,7 +101,20 @@ def _draft(
     draft = convert_pipeline(pipeline, data_sources, content.lookups)
     res.status, res.reasons, res.notes = draft.status, list(draft.reasons), list(draft.notes)
     res.fields = list(draft.fields)
+    res.family, res.group = search_family(pipeline, draft)
     return draft
+
+
+def search_family(pipeline: ast.Pipeline, draft: RuleDraft) -> tuple[str, str]:
+    """(family, group) for reports: ``raw`` by Sigma logsource, ``tstats`` by data model, ``other`` by command."""
+    first = pipeline.commands[0]
+    if isinstance(first, ast.TstatsCommand):
+        return "tstats", f"datamodel {first.datamodel}"
+    if isinstance(first, ast.SearchCommand) and not first.explicit:
+        ls = draft.logsource or {}
+        name = "/".join(str(ls[k]) for k in ("product", "category", "service") if k in ls)
+        return "raw", f"raw {name}" if name else "raw, no logsource"
+    return "other", f"starts with {ast.command_name(first)}"
 
 
 def convert_detection(det: Detection, content: Content, rel: Path, opts: ConvertOptions) -> DetectionResult:
@@ -178,16 +196,73 @@ def report(results: list[DetectionResult]) -> dict[str, Any]:
     return {"summary": summary(results), "detections": [r.to_json() for r in results]}
 
 
+def content_loader(explicit: Path | None) -> Callable[[Path], Content]:
+    """Content for each detection: ``explicit`` (a content root), or the root found above the file."""
+    if explicit is not None:
+        fixed = load_content(explicit)
+        return lambda _path: fixed
+
+    @cache
+    def for_root(root: Path | None) -> Content:
+        return load_content(root)
+
+    return lambda path: for_root(find_content_root(path))
+
+
 def convert_many(
     items: list[tuple[Path, Path]],
-    content_for: Callable[[Path], Content],
+    content_root: Path | None,
     opts: ConvertOptions,
     progress: Callable[[int, int], None] | None = None,
+    jobs: int = 1,
 ) -> list[DetectionResult]:
-    """Convert (file, relative output path) pairs in order; never stops at a bad file."""
-    results = []
-    for i, (path, rel) in enumerate(items, 1):
-        results.append(convert_file(path, content_for(path), rel, opts))
-        if progress:
-            progress(i, len(items))
+    """Convert (file, relative output path) pairs; results in input order whatever ``jobs``.
+
+    Never stops at a bad file. With ``jobs`` > 1 the files are converted in that many
+    processes; each output file depends only on its input, so the written tree is the same.
+    """
+    results: list[DetectionResult] = []
+
+    def collect(done: Iterable[DetectionResult]) -> None:
+        for result in done:
+            results.append(result)
+            if progress:
+                progress(len(results), len(items))
+
+    if jobs <= 1 or len(items) <= 1:
+        loader = content_loader(content_root)
+        collect(convert_file(path, loader(path), rel, opts) for path, rel in items)
+        return results
+    pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_start_worker, initargs=(content_root, opts))
+    try:
+        collect(pool.imap(_convert_in_worker, items, chunksize=4))  # in input order: deterministic
+        pool.close()
+    except BaseException:
+        pool.terminate()  # workers unwind on SIGTERM: a file being written is removed, not left half-done
+        raise
+    finally:
+        pool.join()
     return results
+
+
+_worker: tuple[Callable[[Path], Content], ConvertOptions] | None = None
+
+
+def _start_worker(content_root: Path | None, opts: ConvertOptions) -> None:
+    global _worker
+    # the pool ends workers with SIGTERM after Ctrl-C: unwind (write_atomic holds the signal while writing)
+    signal.signal(signal.SIGTERM, _end_worker)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends the pool
+    _worker = (content_loader(content_root), opts)
+
+
+def _end_worker(*_: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise SystemExit(1)
+
+
+def _convert_in_worker(item: tuple[Path, Path]) -> DetectionResult:
+    assert _worker is not None
+    loader, opts = _worker
+    path, rel = item
+    return convert_file(path, loader(path), rel, opts)

@@ -7,6 +7,7 @@ what the plugins do not say: file extension and default pipelines per product.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -26,7 +27,14 @@ class TargetError(TranslatorError):
 
 @cache
 def plugins() -> InstalledSigmaPlugins:
-    return InstalledSigmaPlugins.autodiscover()
+    found = InstalledSigmaPlugins.autodiscover()
+    for name, spec in load_table("targets").get("extra_backends", {}).items():
+        module, _, cls = spec.partition(":")
+        try:
+            found.backends.setdefault(name, getattr(importlib.import_module(module), cls))
+        except (ImportError, AttributeError):
+            continue  # not installed: not a target
+    return found
 
 
 def backend_names() -> list[str]:
@@ -66,6 +74,13 @@ class Target:
     format: str
 
     def backend(self) -> Backend:
+        """The configured backend (one instance per target, pipelines and format, reused across rules)."""
+        return _backend(self)
+
+    def build(self) -> Backend:
+        blocked = load_table("targets").get("blocked_formats", {}).get(self.format)
+        if blocked:
+            raise TargetError(f"format {self.format!r} is not available: {blocked}")
         pipeline = ProcessingPipeline()
         for pname in self.pipelines:
             factory = plugins().pipelines.get(pname)
@@ -78,10 +93,43 @@ class Target:
         return cls(processing_pipeline=pipeline)
 
 
+@cache
+def _backend(target: Target) -> Backend:
+    return target.build()
+
+
 def convert(rule: str | list[dict[str, Any]], target: Target) -> str:
     """Run one target on a fresh copy of the rule (backends mutate rules they convert)."""
+    if isinstance(rule, list) and _spec(target.name).get("exists_as_wildcard"):
+        rule = [_exists_as_wildcard(doc) for doc in rule]
     collection = collection_of(rule)
     result = target.backend().convert(collection, target.format)
     if isinstance(result, list):
         return "\n".join(str(q) for q in result)
     return str(result)
+
+
+def _spec(target: str) -> dict[str, Any]:
+    return dict(load_table("targets")["targets"].get(target, {}))
+
+
+def _exists_as_wildcard(doc: dict[str, Any]) -> dict[str, Any]:
+    """``field|exists: true`` as ``field: '*'`` (the same events in Sigma), for backends without exists."""
+    detection = doc.get("detection")
+    if not isinstance(detection, dict):
+        return doc
+
+    def rewrite(node: Any) -> Any:
+        if isinstance(node, list):
+            return [rewrite(x) for x in node]
+        if not isinstance(node, dict):
+            return node
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if isinstance(key, str) and key.endswith("|exists") and value is True:
+                out[key[: -len("|exists")]] = "*"
+            else:
+                out[key] = rewrite(value)
+        return out
+
+    return {**doc, "detection": {k: v if k == "condition" else rewrite(v) for k, v in detection.items()}}

@@ -1,0 +1,209 @@
+"""Reports people and CI read: JUnit XML and one self-contained HTML page.
+
+Both are pure functions of the conversion results (the JSON report's content plus
+the rule text and queries), so the same run always gives the same bytes.
+JUnit: one test case per detection; ``error`` is an error, a target that failed
+is a failure, ``unsupported`` is skipped, ``partial`` passes with its reasons in
+the output. HTML: summaries by family, data model / logsource and target, a
+chart of statuses, then every detection with its reasons, Sigma rule and queries;
+no script or style is fetched from anywhere.
+"""
+
+from __future__ import annotations
+
+import html
+import xml.etree.ElementTree as ET
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from typing import Protocol
+
+STATUSES = ("exact", "partial", "unsupported", "error")
+COLORS = {"exact": "#2e7d32", "partial": "#f9a825", "unsupported": "#8d6e63", "error": "#c62828"}
+
+
+class Result(Protocol):
+    file: str
+    id: str
+    name: str
+    status: str
+    reasons: list[str]
+    family: str
+    group: str
+    target_errors: dict[str, str]
+    rule_yaml: str | None
+    queries: dict[str, str]
+
+
+# -- JUnit ---------------------------------------------------------------------------------------
+
+
+def junit_xml(results: list[Result], suite: str = "translate convert") -> str:
+    counts = Counter(r.status for r in results)
+    failures = sum(1 for r in results if r.target_errors and r.status != "error")
+    root = ET.Element(
+        "testsuite",
+        name=suite,
+        tests=str(len(results)),
+        failures=str(failures),
+        errors=str(counts["error"]),
+        skipped=str(counts["unsupported"]),
+    )
+    for r in results:
+        case = ET.SubElement(root, "testcase", classname=r.family or "unparsed", name=r.name or r.file, file=r.file)
+        detail = "\n".join(r.reasons)
+        if r.status == "error":
+            ET.SubElement(case, "error", message=r.reasons[0] if r.reasons else "error", type="error").text = detail
+        elif r.status == "unsupported":
+            ET.SubElement(case, "skipped", message=r.reasons[0] if r.reasons else "unsupported")
+        elif r.target_errors:
+            message = ", ".join(sorted(r.target_errors))
+            text = "\n".join(f"{t}: {e}" for t, e in sorted(r.target_errors.items()))
+            ET.SubElement(case, "failure", message=f"target(s) failed: {message}", type="target").text = text
+        if r.status == "partial":
+            ET.SubElement(case, "system-out").text = "partial:\n" + detail
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+# -- HTML ----------------------------------------------------------------------------------------
+
+
+def html_report(results: list[Result], targets: list[str], title: str = "translate convert report") -> str:
+    counts = Counter(r.status for r in results)
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{_e(title)}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>{_e(title)}</h1>",
+        f"<p class=lead>{len(results):,} detections: "
+        + ", ".join(f'<b class="s-{s}">{counts[s]:,} {s}</b>' for s in STATUSES)
+        + "</p>",
+        _status_chart(counts, len(results)),
+        "<h2>By search family</h2>",
+        _table("family", _by(results, lambda r: r.family or "(does not parse)")),
+        "<h2>By data model / logsource</h2>",
+        _table("data model / logsource", _by(results, lambda r: r.group or "(does not parse)"), limit=30),
+    ]
+    if targets:
+        parts += ["<h2>By target</h2>", _target_table(results, targets)]
+    parts += [
+        "<h2>Detections</h2>",
+        '<p><input id=q type=search placeholder="filter by name, status or reason" size=50> '
+        "<span id=shown></span></p><div id=list>",
+    ]
+    parts.extend(_detection(r, targets) for r in results)
+    parts += ["</div>", f"<script>{_JS}</script>", "</body></html>"]
+    return "\n".join(parts) + "\n"
+
+
+def _by(results: Iterable[Result], key: object) -> dict[str, Counter[str]]:
+    rows: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in results:
+        rows[key(r)][r.status] += 1  # type: ignore[operator]
+    return rows
+
+
+def _table(title: str, rows: dict[str, Counter[str]], limit: int | None = None) -> str:
+    ordered = sorted(rows.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
+    if limit and len(ordered) > limit:
+        rest: Counter[str] = Counter()
+        for _, c in ordered[limit:]:
+            rest.update(c)
+        ordered = [*ordered[:limit], (f"{len(ordered) - limit} others", rest)]
+    head = "".join(f"<th>{s}</th>" for s in STATUSES)
+    out = [f"<table><tr><th>{_e(title)}</th><th>total</th>{head}<th></th></tr>"]
+    for name, c in ordered:
+        total = sum(c.values())
+        cells = "".join(f"<td>{c[s]:,}</td>" for s in STATUSES)
+        out.append(f"<tr><td>{_e(name)}</td><td>{total:,}</td>{cells}<td>{_bar(c, total)}</td></tr>")
+    return "".join(out) + "</table>"
+
+
+def _target_table(results: list[Result], targets: list[str]) -> str:
+    out = ["<table><tr><th>target</th><th>queries</th><th>failed</th><th>main failure reasons</th></tr>"]
+    with_rule = [r for r in results if r.rule_yaml]
+    for t in targets:
+        ok = sum(1 for r in with_rule if t in r.queries)
+        reasons = Counter(_reason_kind(r.target_errors[t]) for r in with_rule if t in r.target_errors)
+        top = "; ".join(f"{_e(k)} ({n})" for k, n in reasons.most_common(3))
+        out.append(f"<tr><td>{_e(t)}</td><td>{ok:,}</td><td>{len(with_rule) - ok:,}</td><td>{top}</td></tr>")
+    return "".join(out) + "</table>"
+
+
+def _reason_kind(error: str) -> str:
+    """A backend error without the rule-specific tail, so equal causes group together."""
+    return error.split(" (while ")[0][:120]
+
+
+def _detection(r: Result, targets: list[str]) -> str:
+    reasons = "".join(f"<li>{_e(x)}</li>" for x in r.reasons)
+    body = [f"<ul>{reasons}</ul>" if reasons else "", f"<p class=file>{_e(r.file)} · {_e(r.group or '')}</p>"]
+    if r.rule_yaml:
+        body.append(f"<details><summary>Sigma rule</summary><pre>{_e(r.rule_yaml)}</pre></details>")
+    for t in targets:
+        if t in r.queries:
+            body.append(f"<details><summary>{_e(t)}</summary><pre>{_e(r.queries[t])}</pre></details>")
+        elif t in r.target_errors:
+            body.append(f'<p class="s-error">{_e(t)} failed: {_e(r.target_errors[t])}</p>')
+    failed = f' <span class="s-error">({len(r.target_errors)} target(s) failed)</span>' if r.target_errors else ""
+    return (
+        f'<details class=det data-status="{r.status}"><summary><b class="s-{r.status}">{r.status}</b> '
+        f"{_e(r.name or r.file)}{failed}</summary>{''.join(body)}</details>"
+    )
+
+
+def _status_chart(counts: Counter[str], total: int) -> str:
+    """One stacked horizontal bar (inline SVG) with a legend."""
+    width, x, rects, legend = 600, 0.0, [], []
+    for i, s in enumerate(STATUSES):
+        w = width * counts[s] / total if total else 0
+        tip = f"<title>{s}: {counts[s]}</title>"
+        rects.append(f'<rect x="{x:.1f}" y="0" width="{w:.1f}" height="28" fill="{COLORS[s]}">{tip}</rect>')
+        legend.append(
+            f'<rect x="{i * 150}" y="40" width="12" height="12" fill="{COLORS[s]}"/>'
+            f'<text x="{i * 150 + 18}" y="51" font-size="13">{s} {counts[s]:,} ({_pct(counts[s], total)})</text>'
+        )
+        x += w
+    return (
+        f'<svg class=chart width="{width}" height="60" role="img" aria-label="statuses">'
+        + "".join(rects + legend)
+        + "</svg>"
+    )
+
+
+def _bar(c: Counter[str], total: int) -> str:
+    spans = "".join(
+        f'<span style="width:{100 * c[s] / total:.1f}%;background:{COLORS[s]}"></span>' for s in STATUSES if c[s]
+    )
+    return f"<div class=bar>{spans}</div>"
+
+
+def _pct(n: int, total: int) -> str:
+    return f"{100 * n / total:.1f}%" if total else "0%"
+
+
+def _e(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+_CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222;padding:0 16px}
+h1{font-size:22px}h2{font-size:17px;margin-top:28px}
+table{border-collapse:collapse;margin:8px 0}td,th{border-bottom:1px solid #ddd;padding:3px 10px;text-align:right}
+td:first-child,th:first-child,td:last-child{text-align:left}
+.bar{display:flex;width:160px;height:10px;background:#eee}.bar span{display:block;height:10px}
+.s-exact{color:#2e7d32}.s-partial{color:#b8860b}.s-unsupported{color:#6d4c41}.s-error{color:#c62828}
+details.det{border-bottom:1px solid #eee;padding:4px 0}details.det>summary{cursor:pointer}
+details details{margin-left:16px}pre{background:#f6f8fa;padding:8px;overflow-x:auto;font-size:12px}
+.file{color:#666;font-size:12px}.lead{font-size:15px}
+"""
+
+_JS = """
+const q=document.getElementById('q'),shown=document.getElementById('shown');
+const rows=[...document.querySelectorAll('details.det')];
+function filter(){const t=q.value.toLowerCase();let n=0;
+ for(const d of rows){const ok=!t||d.textContent.toLowerCase().includes(t);d.style.display=ok?'':'none';if(ok)n++;}
+ shown.textContent=n+' of '+rows.length+' shown';}
+q.addEventListener('input',filter);filter();
+"""
