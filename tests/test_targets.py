@@ -136,7 +136,8 @@ def test_jobs_give_identical_trees(batch: Path, tmp_path: Path) -> None:
     outs = []
     for jobs in ("1", "2"):
         out = tmp_path / f"j{jobs}"
-        main([str(batch), "--to", "splunk", "--to", "lucene", "--jobs", jobs, "--rules-out", str(out / "rules"),
+        main([str(batch), "--to", "splunk", "--to", "lucene", "--to", "sumologic_cse", "--jobs", jobs,
+              "--rules-out", str(out / "rules"),
               "--out", str(out / "queries"), "--report", str(out / "report.json"), "-q"])  # fmt: skip
         outs.append(out)
     one, two = (_tree(o / "rules") | {"q/" + k: v for k, v in _tree(o / "queries").items()} for o in outs)

@@ -125,15 +125,15 @@ def _target_table(results: list[Result], targets: list[str]) -> str:
     with_rule = [r for r in results if r.rule_yaml]
     for t in targets:
         ok = sum(1 for r in with_rule if t in r.queries)
-        reasons = Counter(_reason_kind(r.target_errors[t]) for r in with_rule if t in r.target_errors)
+        reasons = Counter(reason_kind(r.target_errors[t]) for r in with_rule if t in r.target_errors)
         top = "; ".join(f"{_e(k)} ({n})" for k, n in reasons.most_common(3))
         out.append(f"<tr><td>{_e(t)}</td><td>{ok:,}</td><td>{len(with_rule) - ok:,}</td><td>{top}</td></tr>")
     return "".join(out) + "</table>"
 
 
-def _reason_kind(error: str) -> str:
-    """A backend error without the rule-specific tail, so equal causes group together."""
-    return error.split(" (while ")[0][:120]
+def reason_kind(error: str) -> str:
+    """A backend error's first line without the rule-specific tail, so equal causes group together."""
+    return error.splitlines()[0].split(" (while ")[0][:120] if error else ""
 
 
 def _detection(r: Result, targets: list[str]) -> str:

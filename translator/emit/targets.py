@@ -8,6 +8,7 @@ what the plugins do not say: file extension and default pipelines per product.
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -104,9 +105,23 @@ def convert(rule: str | list[dict[str, Any]], target: Target) -> str:
         rule = [_exists_as_wildcard(doc) for doc in rule]
     collection = collection_of(rule)
     result = target.backend().convert(collection, target.format)
-    if isinstance(result, list):
-        return "\n".join(str(q) for q in result)
-    return str(result)
+    text = "\n".join(str(q) for q in result) if isinstance(result, list) else str(result)
+    return _steady(text, target.name, rule)
+
+
+def _steady(text: str, target: str, rule: str | list[dict[str, Any]]) -> str:
+    """Replace what a backend stamps from the clock (``volatile`` in targets.yml) with the rule's date.
+
+    The same rule must give the same bytes on every run, whatever the time or --jobs.
+    """
+    volatile = _spec(target).get("volatile")
+    if not volatile:
+        return text
+    doc = rule[0] if isinstance(rule, list) and rule else {}
+    date = str(doc.get("modified") or doc.get("date") or "1970-01-01").replace("/", "-")
+    for pattern, replacement in volatile.items():
+        text = re.sub(pattern, replacement.replace("{date}", date), text)
+    return text
 
 
 def _spec(target: str) -> dict[str, Any]:

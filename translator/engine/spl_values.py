@@ -1,0 +1,108 @@
+"""Splunk's value semantics, shared by the search and eval halves of the SPL executor.
+
+Search terms (``f=v`` in ``search`` and ``tstats where``) compare
+case-insensitively with ``*`` wildcards; eval comparisons (``where f=="v"``) are
+case-sensitive; both treat text that reads as a number as a number. A field
+holding a list is multivalued: a test holds when it holds for one value.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def as_number(value: Any) -> float | None:
+    """The number a value reads as (Splunk converts text that looks numeric), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and _NUMBER.match(value.strip()):
+        return float(value)
+    return None
+
+
+def values_of(value: Any) -> list[Any]:
+    """The values of a field: [] when absent, the list for a multivalue field."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [v for v in value if v is not None]
+    return [value]
+
+
+def text(value: Any) -> str:
+    """A value as Splunk prints it (integral floats without ``.0``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+@lru_cache(maxsize=8192)
+def wildcard_regex(pattern: str) -> re.Pattern[str]:
+    """A search value with ``*`` wildcards as a case-insensitive full-match regex."""
+    return re.compile(".*".join(re.escape(p) for p in pattern.split("*")), re.IGNORECASE | re.DOTALL)
+
+
+def search_equals(value: Any, pattern: str) -> bool:
+    """``f=pattern`` in a search, for one value of ``f``."""
+    if "*" not in pattern:
+        a, b = as_number(value), as_number(pattern)
+        if a is not None and b is not None:
+            return a == b
+        return text(value).lower() == pattern.lower()
+    return wildcard_regex(pattern).fullmatch(text(value)) is not None
+
+
+def search_compare(value: Any, op: str, pattern: str) -> bool:
+    """``f<v``-style search comparisons: numeric when both sides are numbers, else by text."""
+    a, b = as_number(value), as_number(pattern)
+    if a is not None and b is not None:
+        return _ORDER[op](a, b)
+    return _ORDER[op](text(value).lower(), pattern.lower())
+
+
+_ORDER = {
+    "<": lambda a, b: a < b,
+    ">": lambda a, b: a > b,
+    "<=": lambda a, b: a <= b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+def eval_compare(left: Any, op: str, right: Any) -> bool | None:
+    """An eval comparison (``== != < > <= >=``); None when a side is null. Case-sensitive text."""
+    if left is None or right is None:
+        return None
+    a, b = as_number(left), as_number(right)
+    if a is not None and b is not None:
+        x: Any = a
+        y: Any = b
+    else:
+        x, y = text(left), text(right)
+    if op in ("=", "=="):
+        return bool(x == y)
+    if op == "!=":
+        return bool(x != y)
+    return bool(_ORDER[op](x, y))
+
+
+@lru_cache(maxsize=4096)
+def like_regex(pattern: str) -> re.Pattern[str]:
+    """``like(x, pattern)``: ``%`` any run, ``_`` one character, case-sensitive, whole value."""
+    out = []
+    for ch in pattern:
+        out.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
+    return re.compile("".join(out), re.DOTALL)
+
+
+@lru_cache(maxsize=4096)
+def pcre(pattern: str) -> re.Pattern[str]:
+    """A PCRE pattern as Python's ``re`` reads it (named groups ``(?<n>`` become ``(?P<n>``)."""
+    return re.compile(re.sub(r"\(\?<([A-Za-z_][A-Za-z0-9_]*)>", r"(?P<\1>", pattern))

@@ -1,0 +1,159 @@
+"""Flat events as a Splunk search sees them: source, sourcetype, EventCode, _time, CIM names, data models.
+
+The SPL executor runs the original search on the same flat events the Sigma
+evaluator reads. Splunk adds fields of its own (``source``, ``sourcetype``,
+``host``, ``_time``), the Windows add-on renames a few (``EventCode``,
+``dest``), and its CIM extractions name Sysmon fields the data-model way
+(``process_name`` is the file name of ``Image``). How Windows events are named
+lives in ``data/splunk_events.yml``; the CIM names come from ``data/cim.yml``
+read raw -> CIM, the other direction from the converter, so the two cannot
+disagree about a field.
+
+Data-model datasets (``| tstats ... from datamodel=Endpoint.Processes``) are
+built the same way: every event a dataset's feed selects (by the Sigma
+logsource the feed names, through the evaluator's logsource table) becomes one
+row whose fields carry the dataset prefix (``Processes.process_name``).
+"""
+
+from __future__ import annotations
+
+import string
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from translator.data import load_table
+from translator.engine.logsources import Selector, selector
+from translator.sigma.cim import FieldRule, dataset_name
+
+Flat = dict[str, Any]
+
+
+@cache
+def _table() -> dict[str, Any]:
+    return dict(load_table("splunk_events"))
+
+
+def event_time(fields: Flat) -> float | None:
+    """Epoch seconds from the event's own time field (Windows TimeCreated, ISO 8601)."""
+    for name in _table()["time_fields"]:
+        value = fields.get(name)
+        if value is None:
+            continue
+        if isinstance(value, int | float):
+            return float(value)
+        try:
+            return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            continue
+    return None
+
+
+def splunk_view(fields: Flat) -> Flat:
+    """``fields`` plus what Splunk and its add-ons would show for the event."""
+    out = dict(fields)
+    table = _table()
+    channel = fields.get("Channel")
+    if channel is not None and "Provider_Name" in fields:  # a Windows event-log record
+        for name, templates in table["windows"].items():
+            values = [_render(t, fields) for t in templates if _has(t, fields)]
+            if values:
+                out.setdefault(name, values[0] if len(values) == 1 else values)
+        for cim, raw in table["windows_aliases"].items():
+            if raw in fields and cim not in out:
+                out[cim] = fields[raw]
+        _raw_cim_names(fields, out)
+    when = event_time(fields)
+    if when is not None:
+        out["_time"] = when
+    return out
+
+
+def _has(template: str, fields: Flat) -> bool:
+    return all(name in fields for _, name, _, _ in string.Formatter().parse(template) if name)
+
+
+def _render(template: str, fields: Flat) -> str:
+    return template.format_map({k: v for k, v in fields.items() if isinstance(k, str) and k.isidentifier()})
+
+
+def _raw_cim_names(fields: Flat, out: Flat) -> None:
+    """Sysmon events also carry the CIM names the add-on extracts (no dataset prefix)."""
+    for category, dataset in load_table("cim")["raw_categories"].items():
+        sel = selector("windows", category, None)
+        view = sel.view(fields)
+        if view is None:
+            continue
+        for name, value in cim_fields(dataset, view, "\\").items():
+            out.setdefault(name, value)
+        return
+
+
+def cim_fields(dataset: str, view: Flat, separator: str, spec_fields: dict[str, Any] | None = None) -> Flat:
+    """CIM field -> value for one event of ``dataset`` (``view`` has the feed's Sigma names)."""
+    spec = load_table("cim")["datasets"][dataset_name(dataset)]
+    out: Flat = {}
+    for cim, raw in (spec_fields or spec["fields"]).items():
+        rule = FieldRule(raw["sigma"], raw.get("value", "equal"))
+        value = view.get(rule.sigma)
+        if value is None:
+            continue
+        if rule.value == "basename":
+            out[cim] = _basename(value, separator)
+        elif rule.value == "values":
+            reverse = {str(s).lower(): c for c, sigma_values in raw.get("values", {}).items() for s in sigma_values}
+            mapped = reverse.get(str(value).lower())
+            if mapped is not None:
+                out[cim] = mapped
+        elif rule.value == "derived":
+            if cim.endswith("_length"):
+                out[cim] = len(str(value))
+        else:
+            out[cim] = value
+    return out
+
+
+def _basename(value: Any, separator: str) -> Any:
+    if isinstance(value, list):
+        return [_basename(v, separator) for v in value]
+    return str(value).rsplit(separator, 1)[-1]
+
+
+@cache
+def _feeds(dataset: str) -> tuple[tuple[Selector, str, tuple[tuple[str, Any], ...] | None], ...]:
+    spec = load_table("cim")["datasets"].get(dataset_name(dataset))
+    if spec is None:
+        return ()
+    out = []
+    for feed in spec["feeds"]:
+        ls = feed["logsource"]
+        sel = selector(ls.get("product"), ls.get("category"), ls.get("service"))
+        if sel.everything:
+            continue  # a feed without channels (firewall, proxy) cannot be told apart in Windows samples
+        fields = tuple(feed["fields"].items()) if "fields" in feed else None
+        out.append((sel, feed.get("separator", "\\"), fields))
+    return tuple(out)
+
+
+def has_dataset(dataset: str) -> bool:
+    return bool(_feeds(dataset))
+
+
+def dataset_row(dataset: str, fields: Flat) -> Flat | None:
+    """The data-model row ``fields`` (one raw event) contributes to ``dataset``, or None."""
+    spec = load_table("cim")["datasets"].get(dataset_name(dataset))
+    if spec is None:
+        return None
+    prefix = spec["prefix"]
+    for sel, separator, feed_fields in _feeds(dataset):
+        view = sel.view(fields)
+        if view is None:
+            continue
+        values = cim_fields(dataset, view, separator, dict(feed_fields) if feed_fields else None)
+        row: Flat = {f"{prefix}.{k}": v for k, v in values.items()}
+        base = splunk_view(fields)
+        for name in ("_time", "host", "source", "sourcetype"):
+            if name in base:
+                row[name] = base[name]
+        return row
+    return None
