@@ -27,7 +27,7 @@ from translator.engine.correlate import Correlator
 from translator.engine.dispatch import Dispatch
 from translator.engine.logsources import Flat, Selector, current_overrides, selector_for, set_overrides
 from translator.engine.sigma_eval import CompiledRule, NotEvaluable, compile_rule
-from translator.events import Problem
+from translator.events import Event, Problem
 from translator.events.readers import event_files, read_file
 
 
@@ -89,37 +89,46 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: rule lo
 def load_rules(paths: Iterable[Path]) -> Loaded:
     """Rules to run, correlations over them, and rules reported as not evaluated."""
     loaded = Loaded()
-    runnable, failed = loaded.runnable, loaded.failed
     for path in rule_files(paths):
         try:
             docs = list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER))
             collection = SigmaCollection.from_dicts([d for d in docs if d is not None])
         except (OSError, UnicodeDecodeError, yaml.YAMLError, SigmaError) as exc:
-            failed.append(RuleResult(str(path), "", path.name, error=f"cannot load: {exc}"))
+            loaded.failed.append(RuleResult(str(path), "", path.name, error=f"cannot load: {exc}"))
             continue
-        for err in collection.errors:
-            failed.append(RuleResult(str(path), "", path.name, error=f"pySigma: {err}"))
-        for rule in collection.rules:
-            result = RuleResult(str(path), str(rule.id or ""), rule.title or path.name)
-            if isinstance(rule, SigmaCorrelationRule):
-                try:
-                    loaded.correlations.append((result, Correlator(rule)))
-                except NotEvaluable as exc:
-                    result.error = str(exc)
-                    failed.append(result)
-                continue
-            if not isinstance(rule, SigmaRule):
-                result.error = f"{type(rule).__name__} is not evaluated"
-                failed.append(result)
-                continue
-            try:
-                compiled = compile_rule(rule)
-            except (NotEvaluable, SigmaError) as exc:
-                result.error = str(exc)
-                failed.append(result)
-                continue
-            runnable.append((result, compiled, selector_for(rule)))
+        add_collection(loaded, collection, str(path))
     return loaded
+
+
+def add_collection(loaded: Loaded, collection: SigmaCollection, source: str) -> list[RuleResult]:
+    """Compile a collection's rules into ``loaded``; returns their results (in the collection's order)."""
+    added: list[RuleResult] = []
+    for err in collection.errors:
+        result = RuleResult(source, "", Path(source).name, error=f"pySigma: {err}")
+        loaded.failed.append(result)
+        added.append(result)
+    for rule in collection.rules:
+        result = RuleResult(source, str(rule.id or ""), rule.title or Path(source).name)
+        added.append(result)
+        if isinstance(rule, SigmaCorrelationRule):
+            try:
+                loaded.correlations.append((result, Correlator(rule)))
+            except NotEvaluable as exc:
+                result.error = str(exc)
+                loaded.failed.append(result)
+            continue
+        if not isinstance(rule, SigmaRule):
+            result.error = f"{type(rule).__name__} is not evaluated"
+            loaded.failed.append(result)
+            continue
+        try:
+            compiled = compile_rule(rule)
+        except (NotEvaluable, SigmaError) as exc:
+            result.error = str(exc)
+            loaded.failed.append(result)
+            continue
+        loaded.runnable.append((result, compiled, selector_for(rule)))
+    return added
 
 
 @dataclass
@@ -143,9 +152,12 @@ class Scanner:
             self.dispatch.add(index, compiled, selector)
 
     def scan(self, path: Path) -> FilePart:
+        return self.scan_items(read_file(path))
+
+    def scan_items(self, items: Iterable[Event | Problem]) -> FilePart:
         part = FilePart()
         feeds = self.feeds_correlation
-        for item in read_file(path):
+        for item in items:
             if isinstance(item, Problem):
                 part.problems.append(item)
                 continue
@@ -182,13 +194,9 @@ def evaluate(
     """Every rule over every event. ``jobs`` > 1 scans files in that many processes (same results, same order)."""
     rule_paths = rule_files(rule_paths)
     loaded = load_rules(rule_paths)
-    runnable = loaded.runnable
-    feeds: dict[int, list[tuple[RuleResult, Correlator]]] = {}  # which correlations each base rule feeds
-    for result, correlator in loaded.correlations:
-        for ref in correlator.rule.rules:
-            feeds.setdefault(id(ref.rule), []).append((result, correlator))
     files = list(event_files(event_paths))
     run = EvalRun()
+    merge = Merger(loaded)
     with contextlib.ExitStack() as stack:
         if jobs > 1 and len(files) > 1:
             pool = stack.enter_context(
@@ -203,20 +211,38 @@ def evaluate(
         for part in parts:
             run.events += part.events
             run.problems.extend(part.problems)
-            for index, ref in part.matches:
-                runnable[index][0].matches.append(ref)
-            for index, ref, view in part.hits:
-                base = runnable[index][1].rule
-                for corr_result, correlator in feeds.get(id(base), ()):
-                    if corr_result.error is None:
-                        try:
-                            correlator.offer(base, ref, view)
-                        except NotEvaluable as exc:
-                            corr_result.error = str(exc)
+            merge.add(part)
             if progress is not None:
                 progress(run.events)
-    for result, correlator in loaded.correlations:
-        if result.error is None:
-            result.matches = correlator.matches()
-    run.rules = [r for r, _, _ in runnable] + [r for r, _ in loaded.correlations] + loaded.failed
+    merge.finish()
+    run.rules = [r for r, _, _ in loaded.runnable] + [r for r, _ in loaded.correlations] + loaded.failed
     return run
+
+
+class Merger:
+    """Folds scanned parts into the rules' results and feeds correlations their base rules' hits."""
+
+    def __init__(self, loaded: Loaded) -> None:
+        self.loaded = loaded
+        self.feeds: dict[int, list[tuple[RuleResult, Correlator]]] = {}  # base rule -> correlations it feeds
+        for result, correlator in loaded.correlations:
+            for ref in correlator.rule.rules:
+                self.feeds.setdefault(id(ref.rule), []).append((result, correlator))
+
+    def add(self, part: FilePart) -> None:
+        runnable = self.loaded.runnable
+        for index, ref in part.matches:
+            runnable[index][0].matches.append(ref)
+        for index, ref, view in part.hits:
+            base = runnable[index][1].rule
+            for corr_result, correlator in self.feeds.get(id(base), ()):
+                if corr_result.error is None:
+                    try:
+                        correlator.offer(base, ref, view)
+                    except NotEvaluable as exc:
+                        corr_result.error = str(exc)
+
+    def finish(self) -> None:
+        for result, correlator in self.loaded.correlations:
+            if result.error is None:
+                result.matches = correlator.matches()

@@ -30,7 +30,8 @@ from translator.engine.spl_values import (
     text,
     values_of,
 )
-from translator.events.splunk import dataset_row, has_dataset, splunk_view
+from translator.events.splunk import dataset_row, feed_key, has_dataset, splunk_view
+from translator.sigma.cim import select_feed
 from translator.spl import ast
 
 Flat = dict[str, Any]
@@ -58,24 +59,36 @@ class EventSet:
             views.append(splunk_view(fields))
         return cls(refs, views)
 
-    def dataset(self, name: str) -> list[tuple[str, Flat]]:
-        rows = self._datasets.get(name)
+    def dataset(self, name: str, feed: tuple[str, ...] | None) -> list[tuple[str, Flat]]:
+        """The rows of data-model dataset ``name`` built from these events (one feed, or every feed)."""
+        key = f"{name}|{feed}"
+        rows = self._datasets.get(key)
         if rows is None:
             rows = []
             for ref, view in zip(self.refs, self.views, strict=True):
-                row = dataset_row(name, view)
+                row = dataset_row(name, view, feed)
                 if row is not None:
                     rows.append((ref, row))
-            self._datasets[name] = rows
+            self._datasets[key] = rows
         return rows
 
 
-def run(pipeline: ast.Pipeline, events: EventSet, content: Content) -> list[Row]:
-    """The result rows of ``pipeline`` over ``events``. Raises NotEvaluable."""
+def run(pipeline: ast.Pipeline, events: EventSet, content: Content, data_sources: tuple[str, ...] = ()) -> list[Row]:
+    """The result rows of ``pipeline`` over ``events``. Raises NotEvaluable.
+
+    ``data_sources`` (the detection's) pick which feed builds a data model, as in the converter.
+    """
+    try:
+        return _run(pipeline, events, content, data_sources)
+    except ValueError as exc:  # a regular expression Python cannot read, a bad number
+        raise NotEvaluable(str(exc)) from None
+
+
+def _run(pipeline: ast.Pipeline, events: EventSet, content: Content, data_sources: tuple[str, ...]) -> list[Row]:
     rows: list[Row] = []
     for i, command in enumerate(pipeline.commands):
         if i == 0:
-            rows = _first(command, events, content)
+            rows = _first(command, events, data_sources)
             continue
         handler = _HANDLERS.get(type(command))
         if handler is None:
@@ -90,7 +103,7 @@ def run(pipeline: ast.Pipeline, events: EventSet, content: Content) -> list[Row]
 # -- the first command -------------------------------------------------------------------------
 
 
-def _first(command: ast.Command, events: EventSet, content: Content) -> list[Row]:
+def _first(command: ast.Command, events: EventSet, data_sources: tuple[str, ...]) -> list[Row]:
     if isinstance(command, ast.SearchCommand):
         expr = command.expr
         test = compile_search(expr) if expr is not None else (lambda _f: True)
@@ -100,16 +113,18 @@ def _first(command: ast.Command, events: EventSet, content: Content) -> list[Row
             if test(view)
         ]
     if isinstance(command, ast.TstatsCommand):
-        return _tstats(command, events)
+        return _tstats(command, events, data_sources)
     raise NotEvaluable(f"a search starting with `{ast.command_name(command)}` does not read these events")
 
 
-def _tstats(command: ast.TstatsCommand, events: EventSet) -> list[Row]:
+def _tstats(command: ast.TstatsCommand, events: EventSet, data_sources: tuple[str, ...]) -> list[Row]:
     if command.datamodel is None or not has_dataset(command.datamodel):
         raise NotEvaluable(f"data model {command.datamodel} is not built from raw events yet")
+    chosen = select_feed(command.datamodel, data_sources)
+    feed = feed_key(chosen.logsource) if chosen is not None else None
     options = {o.key: o.value.text for o in command.options}
     test = compile_search(command.where) if command.where is not None else (lambda _f: True)
-    rows = [Row(dict(row), frozenset((ref,))) for ref, row in events.dataset(command.datamodel) if test(row)]
+    rows = [Row(dict(row), frozenset((ref,))) for ref, row in events.dataset(command.datamodel, feed) if test(row)]
     fill = options.get("fillnull_value")
     span = next((o.value.text for o in command.by_options if o.key == "span"), None)
     if span is not None:

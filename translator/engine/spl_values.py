@@ -8,6 +8,7 @@ holding a list is multivalued: a test holds when it holds for one value.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from functools import lru_cache
 from typing import Any
@@ -50,8 +51,21 @@ def wildcard_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(".*".join(re.escape(p) for p in pattern.split("*")), re.IGNORECASE | re.DOTALL)
 
 
+_CIDR = re.compile(r"^(\d{1,3}\.){3}\d{1,3}/\d{1,2}$|^[0-9A-Fa-f:]+:[0-9A-Fa-f:]*/\d{1,3}$")
+
+
+@lru_cache(maxsize=1024)
+def _network(pattern: str) -> Any:
+    return ipaddress.ip_network(pattern, strict=False)
+
+
 def search_equals(value: Any, pattern: str) -> bool:
-    """``f=pattern`` in a search, for one value of ``f``."""
+    """``f=pattern`` in a search, for one value of ``f`` (a CIDR pattern matches the IPs in it)."""
+    if _CIDR.match(pattern):
+        try:
+            return ipaddress.ip_address(text(value).strip()) in _network(pattern)
+        except ValueError:
+            return False
     if "*" not in pattern:
         a, b = as_number(value), as_number(pattern)
         if a is not None and b is not None:
@@ -104,5 +118,13 @@ def like_regex(pattern: str) -> re.Pattern[str]:
 
 @lru_cache(maxsize=4096)
 def pcre(pattern: str) -> re.Pattern[str]:
-    """A PCRE pattern as Python's ``re`` reads it (named groups ``(?<n>`` become ``(?P<n>``)."""
-    return re.compile(re.sub(r"\(\?<([A-Za-z_][A-Za-z0-9_]*)>", r"(?P<\1>", pattern))
+    """A PCRE pattern as Python's ``re`` reads it: ``(?<n>`` is ``(?P<n>``, ``\\x{202E}`` is ``\\u202e``.
+
+    Raises ValueError for what ``re`` cannot read.
+    """
+    python = re.sub(r"\(\?<([A-Za-z_][A-Za-z0-9_]*)>", r"(?P<\1>", pattern)
+    python = re.sub(r"\\x\{([0-9A-Fa-f]{1,8})\}", lambda m: f"\\U{int(m.group(1), 16):08x}", python)
+    try:
+        return re.compile(python)
+    except re.error as exc:
+        raise ValueError(f"regular expression {pattern!r}: {exc}") from None

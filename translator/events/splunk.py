@@ -120,18 +120,17 @@ def _basename(value: Any, separator: str) -> Any:
 
 
 @cache
-def _feeds(dataset: str) -> tuple[tuple[Selector, str, tuple[tuple[str, Any], ...] | None], ...]:
+def _feeds(dataset: str) -> tuple[tuple[tuple[str, ...], Selector, str, tuple[tuple[str, Any], ...] | None], ...]:
     spec = load_table("cim")["datasets"].get(dataset_name(dataset))
     if spec is None:
         return ()
     out = []
     for feed in spec["feeds"]:
         ls = feed["logsource"]
+        key = (ls.get("product", ""), ls.get("category", ""), ls.get("service", ""))
         sel = selector(ls.get("product"), ls.get("category"), ls.get("service"))
-        if sel.everything:
-            continue  # a feed without channels (firewall, proxy) cannot be told apart in Windows samples
         fields = tuple(feed["fields"].items()) if "fields" in feed else None
-        out.append((sel, feed.get("separator", "\\"), fields))
+        out.append((key, sel, feed.get("separator", "\\"), fields))
     return tuple(out)
 
 
@@ -139,21 +138,30 @@ def has_dataset(dataset: str) -> bool:
     return bool(_feeds(dataset))
 
 
-def dataset_row(dataset: str, fields: Flat) -> Flat | None:
-    """The data-model row ``fields`` (one raw event) contributes to ``dataset``, or None."""
+def feed_key(logsource: dict[str, str]) -> tuple[str, ...]:
+    return (logsource.get("product", ""), logsource.get("category", ""), logsource.get("service", ""))
+
+
+def dataset_row(dataset: str, fields: Flat, feed: tuple[str, ...] | None = None) -> Flat | None:
+    """The data-model row ``fields`` (one raw event) contributes to ``dataset``, or None.
+
+    ``feed`` (a logsource key, see :func:`feed_key`) restricts the dataset to the events of
+    one feed: the one the detection's data sources name, as the converter chose it.
+    """
     spec = load_table("cim")["datasets"].get(dataset_name(dataset))
     if spec is None:
         return None
     prefix = spec["prefix"]
-    for sel, separator, feed_fields in _feeds(dataset):
+    for key, sel, separator, feed_fields in _feeds(dataset):
+        if feed is not None and key != feed:
+            continue
         view = sel.view(fields)
         if view is None:
             continue
         values = cim_fields(dataset, view, separator, dict(feed_fields) if feed_fields else None)
         row: Flat = {f"{prefix}.{k}": v for k, v in values.items()}
-        base = splunk_view(fields)
         for name in ("_time", "host", "source", "sourcetype"):
-            if name in base:
-                row[name] = base[name]
+            if name in fields:
+                row[name] = fields[name]
         return row
     return None

@@ -16,7 +16,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from translator.data import load_table
-from translator.sigma.detection import FALSE, Item, Lowering, Node, sigma_escape, splunk_match, wildcard_value
+from translator.sigma.detection import FALSE, Item, Lowering, Node, search_value, sigma_escape, splunk_match
 from translator.sigma.where import Target
 
 
@@ -127,7 +127,7 @@ class CimLowering(Lowering):
         if rule.value == "values":
             picked = [v for cim, sigma in rule.values if splunk_match(cim, text) for v in sigma]
             return Item(rule.sigma, (), tuple(picked)) if picked else FALSE
-        mods, value = wildcard_value(text)
+        mods, value = search_value(text)
         return Item(rule.sigma, mods, (value,))
 
 
@@ -179,6 +179,6 @@ class RawLowering(CimLowering):
 
     def equals(self, name: str, text: str) -> Node | None:
         if self.rule(name) is None:
-            mods, value = wildcard_value(text)
+            mods, value = search_value(text)
             return Item(self.fallback(name), mods, (value,))
         return super().equals(name, text)

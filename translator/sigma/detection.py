@@ -92,6 +92,16 @@ def sigma_pattern(text: str) -> str:
     return "*".join(sigma_escape(part) for part in text.split("*"))
 
 
+_CIDR = re.compile(r"^(\d{1,3}\.){3}\d{1,3}/\d{1,2}$|^[0-9A-Fa-f:]+:[0-9A-Fa-f:]*/\d{1,3}$")
+
+
+def search_value(text: str) -> tuple[tuple[str, ...], Any]:
+    """A search term's value: ``10.0.0.0/8`` is a network (Splunk's search matches IPs in it), else wildcards."""
+    if _CIDR.match(text):
+        return ("cidr",), text
+    return wildcard_value(text)
+
+
 def wildcard_value(text: str) -> tuple[tuple[str, ...], Any]:
     """SPL value (``*`` = any run of characters) -> (modifiers, Sigma value).
 
@@ -181,7 +191,7 @@ def splunk_match(value: str, pattern: str) -> bool:
 
 
 def _equals(field_name: str, text: str) -> Item:
-    mods, value = wildcard_value(text)
+    mods, value = search_value(text)
     return Item(field_name, mods, (value,))
 
 

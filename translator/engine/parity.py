@@ -1,0 +1,214 @@
+"""Parity: the events behind the original search's results vs the events the Sigma rule matched.
+
+For each detection: convert it (the same workflow as ``translate convert``),
+run the original SPL on the events with the executor (each result row knows its
+events), run the Sigma rule and its correlation with the evaluator, and compare
+the two sets of event references. ``equal`` when they are the same set,
+``differ`` (with the events only one side matched and the values of the fields
+that decided) when not, ``not_evaluable`` (with the reason) when either side
+cannot be run: no Sigma rule, or something the executor does not model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from translator.content import Content, load_detection
+from translator.engine.evaluate import Loaded, Merger, RuleResult, Scanner, add_collection
+from translator.engine.sigma_eval import NotEvaluable
+from translator.engine.spl_exec import EventSet, run
+from translator.errors import TranslatorError
+from translator.events import Event, Problem, read_events
+from translator.sigma.rule import collection_of
+from translator.workflow import ConvertOptions, DetectionResult, convert_detection, expand_and_parse
+
+STATUSES = ("equal", "differ", "not_evaluable")
+_SHOWN = 20  # events listed per side in a differ
+
+
+@dataclass
+class ParityResult:
+    file: str
+    id: str = ""
+    name: str = ""
+    status: str = "not_evaluable"
+    conversion: str = ""  # the conversion status (exact, partial, ...)
+    original_matches: int = 0
+    sigma_matches: int = 0
+    only_original: list[str] = field(default_factory=list)
+    only_sigma: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    explain: dict[str, dict[str, Any]] = field(default_factory=dict)  # event ref -> deciding field values
+    data_sources: tuple[str, ...] = field(default=(), repr=False)  # the detection's (pick data-model feeds)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "id": self.id,
+            "name": self.name,
+            "status": self.status,
+            "conversion": self.conversion,
+            "original_matches": self.original_matches,
+            "sigma_matches": self.sigma_matches,
+            "only_original": self.only_original,
+            "only_sigma": self.only_sigma,
+            "reasons": self.reasons,
+            "explain": self.explain,
+        }
+
+
+@dataclass
+class ParityRun:
+    results: list[ParityResult] = field(default_factory=list)
+    events: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    def summary(self) -> dict[str, int]:
+        out = {"total": len(self.results), **{s: 0 for s in STATUSES}}
+        for r in self.results:
+            out[r.status] += 1
+        out["original_fired"] = sum(1 for r in self.results if r.status != "not_evaluable" and r.original_matches)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "summary": self.summary(),
+            "events": self.events,
+            "detections": [r.to_json() for r in self.results],
+            "problems": [{"ref": p.ref, "message": p.message} for p in self.problems],
+        }
+
+
+def parity(
+    items: list[tuple[Path, Path]],
+    content_for: Callable[[Path], Content],
+    event_paths: Iterable[Path],
+    progress: Callable[[int, int], None] | None = None,
+) -> ParityRun:
+    out = ParityRun()
+    events: list[tuple[str, dict[str, Any]]] = []
+    for item in read_events(event_paths):
+        if isinstance(item, Problem):
+            out.problems.append(item)
+        else:
+            assert isinstance(item, Event)
+            events.append((item.ref, item.fields))
+    out.events = len(events)
+    by_ref = dict(events)
+    eventset = EventSet.of(events)
+
+    # the Sigma side: every converted rule at once, in one pass over the events
+    loaded = Loaded()
+    pending: list[tuple[ParityResult, Any, Content, DetectionResult | None, list[RuleResult]]] = []
+    opts = ConvertOptions(write=False)
+    for path, rel in items:
+        res = ParityResult(str(path))
+        pending.append(_prepare(res, path, rel, content_for(path), opts, loaded))
+    scanner = Scanner(loaded)
+    merger = Merger(loaded)
+    merger.add(scanner.scan_items(Event(ref, fields) for ref, fields in events))
+    merger.finish()
+
+    for done, (res, pipeline, content, converted, rule_results) in enumerate(pending, 1):
+        if res.status == "not_evaluable" and res.reasons:
+            out.results.append(res)
+        else:
+            _compare(res, pipeline, content, eventset, rule_results, converted, by_ref, res.data_sources)
+            out.results.append(res)
+        if progress:
+            progress(done, len(pending))
+    return out
+
+
+def _prepare(
+    res: ParityResult, path: Path, rel: Path, content: Content, opts: ConvertOptions, loaded: Loaded
+) -> tuple[ParityResult, Any, Content, DetectionResult | None, list[RuleResult]]:
+    try:
+        det = load_detection(path)
+    except TranslatorError as exc:
+        res.reasons.append(str(exc))
+        return res, None, content, None, []
+    res.id, res.name, res.data_sources = det.id, det.name, tuple(det.data_sources)
+    try:
+        pipeline = expand_and_parse(det.search, content, path.name)
+    except TranslatorError as exc:
+        res.reasons.append(f"the search does not parse: {exc}")
+        return res, None, content, None, []
+    converted = convert_detection(det, content, rel, opts)
+    res.conversion = converted.status
+    if converted.rule_yaml is None:
+        res.reasons.append(f"no Sigma rule ({converted.status}): " + "; ".join(converted.reasons[:2]))
+        return res, pipeline, content, converted, []
+    rule_results = add_collection(loaded, collection_of(converted.rule_yaml), str(path))
+    return res, pipeline, content, converted, rule_results
+
+
+def _compare(
+    res: ParityResult,
+    pipeline: Any,
+    content: Content,
+    events: EventSet,
+    rule_results: list[RuleResult],
+    converted: DetectionResult | None,
+    by_ref: dict[str, dict[str, Any]],
+    data_sources: tuple[str, ...] = (),
+) -> None:
+    final = rule_results[-1] if rule_results else None  # the correlation when there is one, else the base rule
+    if final is None or final.error is not None:
+        res.reasons.append(f"the Sigma rule is not evaluated: {final.error if final else 'no rule'}")
+        return
+    try:
+        rows = run(pipeline, events, content, data_sources)
+    except NotEvaluable as exc:
+        res.reasons.append(f"the original is not evaluated: {exc}")
+        return
+    except Exception as exc:  # a bug must not cost the rest of the run; the report names it
+        res.reasons.append(f"internal error in the SPL executor ({type(exc).__name__}: {exc}); please report it")
+        return
+    original = set().union(*(r.refs for r in rows)) if rows else set()
+    sigma = set(final.matches)
+    res.original_matches, res.sigma_matches = len(original), len(sigma)
+    only_o, only_s = sorted(original - sigma), sorted(sigma - original)
+    res.status = "equal" if not only_o and not only_s else "differ"
+    res.only_original, res.only_sigma = only_o[:_SHOWN], only_s[:_SHOWN]
+    if res.status == "differ":
+        if len(only_o) > _SHOWN or len(only_s) > _SHOWN:
+            res.reasons.append(
+                f"{len(only_o)} event(s) only original, {len(only_s)} only Sigma (first {_SHOWN} listed)"
+            )
+        if converted is not None and converted.status == "partial":
+            res.reasons.append(
+                "the conversion is partial: the Sigma rule is broader by design ("
+                + "; ".join(converted.reasons[:2])
+                + ")"
+            )
+        deciding = _rule_fields(converted)
+        for ref in [*res.only_original[:5], *res.only_sigma[:5]]:
+            fields = by_ref.get(ref, {})
+            res.explain[ref] = {f: fields.get(f) for f in deciding if f in fields} | {
+                "Channel": fields.get("Channel"),
+                "EventID": fields.get("EventID"),
+            }
+
+
+def _rule_fields(converted: DetectionResult | None) -> list[str]:
+    """The fields the Sigma rule tests (the values that decided, on both sides)."""
+    if converted is None or converted.rule_yaml is None:
+        return []
+    names: list[str] = []
+    for rule in collection_of(converted.rule_yaml).rules:
+        detection = getattr(rule, "detection", None)
+        if detection is None:
+            continue
+        for det in detection.detections.values():
+            stack = list(det.detection_items)
+            while stack:
+                item = stack.pop()
+                if hasattr(item, "detection_items"):
+                    stack.extend(item.detection_items)
+                elif item.field and item.field not in names:
+                    names.append(item.field)
+    return names
