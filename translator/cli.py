@@ -24,7 +24,7 @@ from translator.spl.ast import to_json
 from translator.spl.printer import print_pipeline
 from translator.workflow import ConvertOptions, DetectionResult, convert_many, convert_query, expand_and_parse, report
 
-COMMANDS = ("convert", "parse", "eval", "targets", "demo")
+COMMANDS = ("convert", "parse", "eval", "parity", "targets", "demo")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -80,6 +80,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--jobs", type=_positive, default=1, metavar="N", help="scan event files in N processes (same results)"
     )
 
+    pr = sub.add_parser("parity", help="run the original SPL and the Sigma rule on the same events; compare")
+    pr.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="detection YAML, folder, or content root")
+    pr.add_argument(
+        "--events", action="append", type=Path, required=True, metavar="FILE_OR_DIR", help="event files or folders"
+    )
+    pr.add_argument("--content", type=Path, help="content root for macros and lookups (default: found from PATH)")
+    pr.add_argument(
+        "--sigma",
+        type=Path,
+        metavar="DIR",
+        help="check the Sigma rules in DIR (the tree `convert --rules-out` writes) instead of converting afresh",
+    )
+    pr.add_argument("--report", type=Path, metavar="FILE.json", help="write the JSON report here")
+    pr.add_argument("--junit", type=Path, metavar="FILE.xml", help="write a JUnit XML report (one test per detection)")
+    pr.add_argument("--html", type=Path, metavar="FILE.html", help="write a self-contained HTML report")
+    pr.add_argument("-q", "--quiet", action="store_true", help="print only differences and the summary")
+
     sub.add_parser("targets", help="list output targets, their formats and default pipelines")
 
     d = sub.add_parser("demo", help="run the bundled example end to end")
@@ -117,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_parse(args)
         if args.command == "eval":
             return cmd_eval(args)
+        if args.command == "parity":
+            return cmd_parity(args)
         if args.command == "targets":
             return cmd_targets()
         if args.command == "demo":
@@ -344,6 +363,52 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if run.events == 0 and run.problems:
         return EXIT_USAGE
     return EXIT_FAILED if summary["not_evaluated"] else EXIT_OK
+
+
+def cmd_parity(args: argparse.Namespace) -> int:
+    from translator.emit.reports import parity_html, parity_junit
+    from translator.engine.parity import parity
+
+    for p in args.events:
+        if not p.exists():
+            raise UsageError(f"{p}: no such file or folder")
+    items = collect_inputs(args.paths)
+    if args.sigma is not None and not args.sigma.is_dir():
+        raise UsageError(f"{args.sigma}: not a folder of Sigma rules")
+    result = parity(
+        items, content_loader(args.content), args.events, progress=_progress(len(items)), sigma_dir=args.sigma
+    )
+    if args.report:
+        write_atomic(args.report, json.dumps(result.to_json(), indent=2) + "\n")
+    if args.junit:
+        write_atomic(args.junit, parity_junit(result))
+    if args.html:
+        write_atomic(args.html, parity_html(result))
+    for r in result.results:
+        if r.status == "equal" and (args.quiet or len(result.results) > 25):
+            continue
+        if r.status == "not_evaluable" and args.quiet:
+            continue
+        print(f"{r.status:<13} {r.name or r.file} (original {r.original_matches}, sigma {r.sigma_matches})")
+        for reason in r.reasons:
+            print(f"              - {reason}")
+        for side, refs in (("only original", r.only_original), ("only sigma", r.only_sigma)):
+            for ref in refs[:5]:
+                print(f"              {side}: {ref}  {json.dumps(r.explain.get(ref, {}), default=str)}")
+    for p in result.problems[:20]:
+        print(f"translate: {p.ref}: {p.message}", file=sys.stderr)
+    s = result.summary()
+    evaluable = s["equal"] + s["differ"]
+    print(
+        f"{s['total']} detection(s) over {result.events:,} event(s): {s['equal']} equal, {s['differ']} differ, "
+        f"{s['not_evaluable']} not evaluable ({evaluable} evaluable, {s['original_fired']} where the original fired)"
+    )
+    for label, path in (("report", args.report), ("junit", args.junit), ("html", args.html)):
+        if path:
+            print(f"{label}: {path}")
+    if result.events == 0 and result.problems:
+        return EXIT_USAGE
+    return EXIT_FAILED if s["differ"] else EXIT_OK
 
 
 def cmd_targets() -> int:

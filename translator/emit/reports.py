@@ -12,13 +12,16 @@ no script or style is fetched from anywhere.
 from __future__ import annotations
 
 import html
+import json
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 STATUSES = ("exact", "partial", "unsupported", "error")
 COLORS = {"exact": "#2e7d32", "partial": "#f9a825", "unsupported": "#8d6e63", "error": "#c62828"}
+PARITY_STATUSES = ("equal", "differ", "not_evaluable")
+PARITY_COLORS = {"equal": "#2e7d32", "differ": "#c62828", "not_evaluable": "#8d6e63"}
 
 
 class Result(Protocol):
@@ -153,15 +156,17 @@ def _detection(r: Result, targets: list[str]) -> str:
     )
 
 
-def _status_chart(counts: Counter[str], total: int) -> str:
+def _status_chart(
+    counts: Counter[str], total: int, statuses: tuple[str, ...] = STATUSES, colors: dict[str, str] = COLORS
+) -> str:
     """One stacked horizontal bar (inline SVG) with a legend."""
     width, x, rects, legend = 600, 0.0, [], []
-    for i, s in enumerate(STATUSES):
+    for i, s in enumerate(statuses):
         w = width * counts[s] / total if total else 0
         tip = f"<title>{s}: {counts[s]}</title>"
-        rects.append(f'<rect x="{x:.1f}" y="0" width="{w:.1f}" height="28" fill="{COLORS[s]}">{tip}</rect>')
+        rects.append(f'<rect x="{x:.1f}" y="0" width="{w:.1f}" height="28" fill="{colors[s]}">{tip}</rect>')
         legend.append(
-            f'<rect x="{i * 150}" y="40" width="12" height="12" fill="{COLORS[s]}"/>'
+            f'<rect x="{i * 150}" y="40" width="12" height="12" fill="{colors[s]}"/>'
             f'<text x="{i * 150 + 18}" y="51" font-size="13">{s} {counts[s]:,} ({_pct(counts[s], total)})</text>'
         )
         x += w
@@ -187,12 +192,104 @@ def _e(text: str) -> str:
     return html.escape(text, quote=True)
 
 
+# -- parity ----------------------------------------------------------------------------------------
+
+
+class ParityLike(Protocol):
+    results: list[Any]
+    events: int
+
+    def summary(self) -> dict[str, int]: ...
+
+
+def parity_junit(run: ParityLike, suite: str = "translate parity") -> str:
+    s = run.summary()
+    root = ET.Element(
+        "testsuite", name=suite, tests=str(s["total"]), failures=str(s["differ"]), errors="0",
+        skipped=str(s["not_evaluable"]),
+    )  # fmt: skip
+    for r in run.results:
+        case = ET.SubElement(
+            root, "testcase", classname=r.conversion or "unconverted", name=r.name or r.file, file=r.file
+        )
+        if r.status == "differ":
+            lines = [*r.reasons]
+            lines += [f"only original: {ref} {r.explain.get(ref, '')}" for ref in r.only_original]
+            lines += [f"only sigma: {ref} {r.explain.get(ref, '')}" for ref in r.only_sigma]
+            message = f"original matched {r.original_matches} event(s), Sigma {r.sigma_matches}"
+            ET.SubElement(case, "failure", message=message, type="differ").text = "\n".join(lines)
+        elif r.status == "not_evaluable":
+            ET.SubElement(case, "skipped", message=r.reasons[0] if r.reasons else "not evaluable")
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def parity_html(run: ParityLike, title: str = "translate parity report") -> str:
+    s = run.summary()
+    counts = Counter({k: s[k] for k in PARITY_STATUSES})
+    evaluable = s["equal"] + s["differ"]
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{_e(title)}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>{_e(title)}</h1>",
+        f"<p class=lead>{s['total']:,} detections over {run.events:,} events: "
+        + ", ".join(f'<b class="p-{k}">{counts[k]:,} {k}</b>' for k in PARITY_STATUSES)
+        + f" ({evaluable:,} evaluable; the original fired for {s['original_fired']:,})</p>",
+        _status_chart(counts, s["total"], PARITY_STATUSES, PARITY_COLORS),
+        "<h2>By conversion status</h2>",
+        _parity_table(run.results),
+        "<h2>Detections</h2>",
+        '<p><input id=q type=search placeholder="filter by name, status or reason" size=50> '
+        "<span id=shown></span></p><div id=list>",
+    ]
+    order = {"differ": 0, "not_evaluable": 1, "equal": 2}
+    for r in sorted(run.results, key=lambda r: order[r.status]):
+        parts.append(_parity_detection(r))
+    parts += ["</div>", f"<script>{_JS}</script>", "</body></html>"]
+    return "\n".join(parts) + "\n"
+
+
+def _parity_table(results: list[Any]) -> str:
+    rows: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in results:
+        rows[r.conversion or "(not converted)"][r.status] += 1
+    head = "".join(f"<th>{k}</th>" for k in PARITY_STATUSES)
+    out = [f"<table><tr><th>conversion</th><th>total</th>{head}</tr>"]
+    for name, c in sorted(rows.items(), key=lambda kv: -sum(kv[1].values())):
+        cells = "".join(f"<td>{c[k]:,}</td>" for k in PARITY_STATUSES)
+        out.append(f"<tr><td>{_e(name)}</td><td>{sum(c.values()):,}</td>{cells}</tr>")
+    return "".join(out) + "</table>"
+
+
+def _explained(r: Any, ref: str) -> str:
+    return json.dumps(r.explain.get(ref, {}), default=str)
+
+
+def _parity_detection(r: Any) -> str:
+    body = ["<ul>" + "".join(f"<li>{_e(x)}</li>" for x in r.reasons) + "</ul>" if r.reasons else ""]
+    body.append(f"<p class=file>{_e(r.file)} · conversion {_e(r.conversion or '-')} · original "
+                f"{r.original_matches} · Sigma {r.sigma_matches}</p>")  # fmt: skip
+    for side, refs in (("only the original", r.only_original), ("only the Sigma rule", r.only_sigma)):
+        if refs:
+            items = "".join(
+                f"<li><code>{_e(ref)}</code> <span class=file>{_e(_explained(r, ref))}</span></li>" for ref in refs
+            )
+            body.append(f"<p>Matched by {side}:</p><ul>{items}</ul>")
+    return (
+        f'<details class=det data-status="{r.status}"><summary><b class="p-{r.status}">{r.status}</b> '
+        f"{_e(r.name or r.file)}</summary>{''.join(body)}</details>"
+    )
+
+
 _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222;padding:0 16px}
 h1{font-size:22px}h2{font-size:17px;margin-top:28px}
 table{border-collapse:collapse;margin:8px 0}td,th{border-bottom:1px solid #ddd;padding:3px 10px;text-align:right}
 td:first-child,th:first-child,td:last-child{text-align:left}
 .bar{display:flex;width:160px;height:10px;background:#eee}.bar span{display:block;height:10px}
+.p-equal{color:#2e7d32}.p-differ{color:#c62828}.p-not_evaluable{color:#6d4c41}
 .s-exact{color:#2e7d32}.s-partial{color:#b8860b}.s-unsupported{color:#6d4c41}.s-error{color:#c62828}
 details.det{border-bottom:1px solid #eee;padding:4px 0}details.det>summary{cursor:pointer}
 details details{margin-left:16px}pre{background:#f6f8fa;padding:8px;overflow-x:auto;font-size:12px}

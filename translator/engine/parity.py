@@ -87,7 +87,11 @@ def parity(
     content_for: Callable[[Path], Content],
     event_paths: Iterable[Path],
     progress: Callable[[int, int], None] | None = None,
+    sigma_dir: Path | None = None,
 ) -> ParityRun:
+    """Parity for each (detection, relative path). ``sigma_dir``: check the Sigma rules there
+    (``<sigma_dir>/<relative path>.yml``, the layout ``convert --rules-out`` writes, perhaps
+    edited since) instead of converting afresh."""
     out = ParityRun()
     events: list[tuple[str, dict[str, Any]]] = []
     for item in read_events(event_paths):
@@ -106,7 +110,8 @@ def parity(
     opts = ConvertOptions(write=False)
     for path, rel in items:
         res = ParityResult(str(path))
-        pending.append(_prepare(res, path, rel, content_for(path), opts, loaded))
+        given = sigma_dir / rel.with_suffix(".yml") if sigma_dir is not None else None
+        pending.append(_prepare(res, path, rel, content_for(path), opts, loaded, given))
     scanner = Scanner(loaded)
     merger = Merger(loaded)
     merger.add(scanner.scan_items(Event(ref, fields) for ref, fields in events))
@@ -124,7 +129,13 @@ def parity(
 
 
 def _prepare(
-    res: ParityResult, path: Path, rel: Path, content: Content, opts: ConvertOptions, loaded: Loaded
+    res: ParityResult,
+    path: Path,
+    rel: Path,
+    content: Content,
+    opts: ConvertOptions,
+    loaded: Loaded,
+    given: Path | None = None,
 ) -> tuple[ParityResult, Any, Content, DetectionResult | None, list[RuleResult]]:
     try:
         det = load_detection(path)
@@ -139,10 +150,21 @@ def _prepare(
         return res, None, content, None, []
     converted = convert_detection(det, content, rel, opts)
     res.conversion = converted.status
+    if given is not None:
+        try:
+            converted.rule_yaml = given.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            res.reasons.append(f"no Sigma rule to check: {given}: {exc}")
+            return res, pipeline, content, converted, []
     if converted.rule_yaml is None:
         res.reasons.append(f"no Sigma rule ({converted.status}): " + "; ".join(converted.reasons[:2]))
         return res, pipeline, content, converted, []
-    rule_results = add_collection(loaded, collection_of(converted.rule_yaml), str(path))
+    try:
+        collection = collection_of(converted.rule_yaml)
+    except Exception as exc:  # YAML or pySigma errors in a given rule file
+        res.reasons.append(f"the Sigma rule does not load: {exc}")
+        return res, pipeline, content, converted, []
+    rule_results = add_collection(loaded, collection, str(given or path))
     return res, pipeline, content, converted, rule_results
 
 

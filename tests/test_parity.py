@@ -1,0 +1,211 @@
+"""Parity: the original SPL and the Sigma rule on the same events (written here), and deliberately wrong rules."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLES, REFERENCE_EXAMPLE
+
+from translator.cli import main
+from translator.engine.parity import parity
+from translator.workflow import content_loader
+
+PS = "Microsoft-Windows-PowerShell/Operational"
+SYSMON = "Microsoft-Windows-Sysmon/Operational"
+NET = "C:\\Windows\\System32\\net.exe"
+
+
+def event(channel: str, event_id: int, data: dict[str, str], when: str = "2024-03-01T10:00:00.000Z",
+          computer: str = "ws1.corp") -> str:  # fmt: skip
+    """One XmlWinEventLog line, as Splunk's Windows input writes it."""
+    provider = "Microsoft-Windows-PowerShell" if channel == PS else "Microsoft-Windows-Sysmon"
+    fields = "".join(f"<Data Name='{k}'>{v}</Data>" for k, v in data.items())
+    return (
+        "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System>"
+        f"<Provider Name='{provider}' Guid='{{A0C1853B-5C40-4B15-8766-3CF1C58F985A}}'/><EventID>{event_id}</EventID>"
+        f"<Version>1</Version><Level>5</Level><Task>2</Task><Opcode>15</Opcode><Keywords>0x0</Keywords>"
+        f"<TimeCreated SystemTime='{when}'/><EventRecordID>1</EventRecordID>"
+        f"<Execution ProcessID='5336' ThreadID='2228'/><Channel>{channel}</Channel><Computer>{computer}</Computer>"
+        f"<Security UserID='S-1-5-18'/></System><EventData>{fields}</EventData></Event>"
+    )
+
+
+def script(text: str) -> dict[str, str]:
+    return {"MessageNumber": "1", "MessageTotal": "1", "ScriptBlockText": text, "ScriptBlockId": "b1", "Path": ""}
+
+
+@pytest.fixture
+def ps_events(tmp_path: Path) -> Path:
+    lines = [
+        event(PS, 4104, script("Enter-PSSession -ComputerName dc01")),  # line 1: matches
+        event(PS, 4104, script("enter-pssession -computername DC02")),  # line 2: matches (case-insensitive)
+        event(PS, 4104, script("Enter-PSSession -Session $s")),  # line 3: one value only
+        event(PS, 4103, script("Enter-PSSession -ComputerName dc01")),  # line 4: not a script block event
+        event(SYSMON, 1, {"Image": "C:\\Windows\\System32\\cmd.exe", "CommandLine": "Enter-PSSession -ComputerName"}),
+    ]
+    path = tmp_path / "events.xml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def run_parity(detections: Path, events: Path, sigma: Path | None = None):  # type: ignore[no-untyped-def]
+    items = (
+        [(p, p.relative_to(detections)) for p in sorted(detections.rglob("*.yml"))]
+        if detections.is_dir()
+        else [(detections, Path(detections.name))]
+    )
+    return parity(items, content_loader(None), [events], sigma_dir=sigma)
+
+
+def test_reference_detection_agrees_on_written_events(ps_events: Path) -> None:
+    run = run_parity(REFERENCE_EXAMPLE, ps_events)
+    (r,) = run.results
+    assert r.status == "equal", r
+    assert r.original_matches == r.sigma_matches == 2
+    assert run.summary() == {"total": 1, "equal": 1, "differ": 0, "not_evaluable": 0, "original_fired": 1}
+
+
+def _converted(tmp_path: Path) -> Path:
+    rules = tmp_path / "rules"
+    assert main([str(REFERENCE_EXAMPLE), "--rules-out", str(rules), "-q"]) == 0
+    return rules
+
+
+def test_a_narrower_sigma_rule_differs_with_exactly_the_missed_events(ps_events: Path, tmp_path: Path) -> None:
+    rules = _converted(tmp_path)
+    rule = rules / REFERENCE_EXAMPLE.name
+    rule.write_text(rule.read_text().replace("- -ComputerName", "- -ComputerName dc01"))  # misses line 2
+    (r,) = run_parity(REFERENCE_EXAMPLE, ps_events, sigma=rules).results
+    assert r.status == "differ"
+    assert r.only_original == [f"{ps_events}#2"] and r.only_sigma == []
+    assert r.explain[f"{ps_events}#2"]["ScriptBlockText"] == "enter-pssession -computername DC02"
+
+
+def test_a_broader_sigma_rule_differs_with_exactly_the_extra_events(ps_events: Path, tmp_path: Path) -> None:
+    rules = _converted(tmp_path)
+    rule = rules / REFERENCE_EXAMPLE.name
+    rule.write_text(rule.read_text().replace("    - -ComputerName\n", ""))  # also matches line 3
+    (r,) = run_parity(REFERENCE_EXAMPLE, ps_events, sigma=rules).results
+    assert r.status == "differ"
+    assert r.only_sigma == [f"{ps_events}#3"] and r.only_original == []
+
+
+def test_a_wrong_logsource_differs(ps_events: Path, tmp_path: Path) -> None:
+    rules = _converted(tmp_path)
+    rule = rules / REFERENCE_EXAMPLE.name
+    rule.write_text(rule.read_text().replace("category: ps_script", "category: ps_module"))  # 4103 instead of 4104
+    (r,) = run_parity(REFERENCE_EXAMPLE, ps_events, sigma=rules).results
+    assert r.status == "differ"
+    assert r.only_original == [f"{ps_events}#1", f"{ps_events}#2"]
+    assert r.only_sigma == [f"{ps_events}#4"]
+
+
+DETECTION = """name: {name}
+id: 5f2b8c1e-0000-4000-8000-0000000000{n:02d}
+version: 1
+date: '2024-01-01'
+author: Test
+status: production
+type: TTP
+description: Test detection for parity.
+data_source:
+- Sysmon EventID 1
+search: '{search}'
+how_to_implement: Sysmon.
+known_false_positives: None.
+references: []
+tags:
+  analytic_story:
+  - Test
+  asset_type: Endpoint
+  mitre_attack_id:
+  - T1059
+  product:
+  - Splunk Enterprise
+  security_domain: endpoint
+"""
+
+
+@pytest.fixture
+def sysmon_content(tmp_path: Path) -> tuple[Path, Path]:
+    root = tmp_path / "content"
+    shutil.copytree(EXAMPLES, root)
+    (root / "macros" / "sysmon.yml").write_text(
+        "name: sysmon\ndefinition: source=XmlWinEventLog:Microsoft-Windows-Sysmon/Operational\n"
+    )
+    (root / "macros" / "security_content_summariesonly.yml").write_text(
+        "name: security_content_summariesonly\n"
+        "definition: summariesonly=false allow_old_summaries=true fillnull_value=null\n"
+    )
+    (root / "macros" / "drop_dm_object_name.yml").write_text(
+        "name: drop_dm_object_name(1)\nargs:\n- name\ndefinition: rename $name$.* as *\n"
+    )
+    searches = {
+        "tstats_cmd": "| tstats `security_content_summariesonly` count from datamodel=Endpoint.Processes where "
+        'Processes.process_name=cmd.exe Processes.process="*whoami*" by Processes.dest Processes.user '
+        "| `drop_dm_object_name(Processes)` | `tstats_cmd_filter`",
+        "raw_where": '`sysmon` EventCode=1 Image="*\\\\rundll32.exe" | where like(CommandLine, "%,#1%") '
+        "| `raw_where_filter`",
+        "threshold": '`sysmon` EventCode=1 Image="*\\\\net.exe" | bucket _time span=1h '
+        "| stats count by Computer _time | where count > 2 | `threshold_filter`",
+    }
+    folder = root / "detections" / "endpoint"
+    for n, (name, search) in enumerate(searches.items()):
+        (folder / f"{name}.yml").write_text(DETECTION.format(name=name, n=n, search=search.replace("'", "''")))
+    proc = lambda image, cmd, host="ws1.corp", when="2024-03-01T10:00:00.000Z": event(  # noqa: E731
+        SYSMON, 1, {"Image": image, "CommandLine": cmd, "User": "CORP\\ann", "ProcessId": "42"}, when, host
+    )
+    lines = [
+        proc("C:\\Windows\\System32\\cmd.exe", "cmd /c whoami /all"),  # 1: tstats_cmd
+        proc("C:\\Windows\\System32\\CMD.EXE", "cmd /c WHOAMI"),  # 2: tstats_cmd (case-insensitive)
+        proc("C:\\Windows\\System32\\cmd.exe", "cmd /c dir"),  # 3: no
+        proc("C:\\Windows\\System32\\rundll32.exe", "rundll32 x.dll,#1"),  # 4: raw_where
+        proc("C:\\Windows\\System32\\rundll32.exe", "rundll32 x.dll,#2"),  # 5: no
+        *(proc(NET, f"net user {i}", "srv9", f"2024-03-01T11:0{i}:00.000Z") for i in range(3)),
+        *(proc(NET, f"net user {i}", "ws1.corp", f"2024-03-01T11:0{i}:00.000Z") for i in range(2)),
+    ]  # fmt: skip
+    events = tmp_path / "sysmon.xml"
+    events.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder, events
+
+
+def test_tstats_raw_where_and_threshold_agree(sysmon_content: tuple[Path, Path]) -> None:
+    folder, events = sysmon_content
+    run = parity([(p, p.relative_to(folder)) for p in sorted(folder.glob("*.yml"))], content_loader(None), [events])
+    got = {r.name: r for r in run.results if r.name in ("tstats_cmd", "raw_where", "threshold")}
+    assert {n: r.status for n, r in got.items()} == {"tstats_cmd": "equal", "raw_where": "equal", "threshold": "equal"}
+    assert got["tstats_cmd"].original_matches == 2
+    assert got["raw_where"].original_matches == 1
+    assert got["threshold"].original_matches == 3  # the three srv9 events; ws1.corp has only two
+
+
+def test_parity_cli_reports_and_exit_code(ps_events: Path, tmp_path: Path) -> None:
+    rules = _converted(tmp_path)
+    report, junit, page = tmp_path / "p.json", tmp_path / "p.xml", tmp_path / "p.html"
+    args = [str(REFERENCE_EXAMPLE), "--events", str(ps_events), "--report", str(report), "--junit", str(junit),
+            "--html", str(page)]  # fmt: skip
+    assert main(["parity", *args]) == 0
+    data = json.loads(report.read_text())
+    assert data["summary"] == {"total": 1, "equal": 1, "differ": 0, "not_evaluable": 0, "original_fired": 1}
+    det = data["detections"][0]
+    assert {
+        "file",
+        "id",
+        "status",
+        "original_matches",
+        "sigma_matches",
+        "only_original",
+        "only_sigma",
+        "reasons",
+    } <= set(det)
+    rule = rules / REFERENCE_EXAMPLE.name
+    rule.write_text(rule.read_text().replace("    - -ComputerName\n", ""))
+    assert main(["parity", *args, "--sigma", str(rules)]) == 1  # a differ fails CI
+    case = ET.parse(junit).getroot().find("testcase")
+    assert case is not None and case.find("failure") is not None
+    assert f"{ps_events}#3" in (case.find("failure").text or "")  # type: ignore[union-attr]
+    assert "only the Sigma rule" in page.read_text()
