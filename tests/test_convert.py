@@ -71,7 +71,7 @@ def test_bundled_example_is_exact() -> None:
     rule = rule_of(res)
     check_reference(rule)
     # the newer search: fillnull before stats, so no by-field can drop an event
-    assert res.fields[:3] == ["dest", "signature", "signature_id"]
+    assert res.fields[:3] == ["Computer", "signature", "EventID"]  # the add-on copies, as Sigma names
     assert "ScriptBlockText" in res.fields
     assert not rule.fields  # Sigma 2 deprecates `fields`; the report carries them
     assert str(rule.status) == "stable" or rule.status.name.lower() == "stable"

@@ -69,3 +69,27 @@ def test_corpus_converts_offline_with_an_honest_report(corpus: Path, monkeypatch
     # floors from the figures README quotes: a regression shows up here
     assert counts["exact"] >= 1100
     assert counts["exact"] + counts["partial"] >= 0.9 * counts["total"]
+
+
+def test_corpus_parity_on_the_samples(corpus: Path) -> None:
+    """Every detection gets a parity status; the floors README quotes; a Sigma rule is never narrower."""
+    samples = corpus.parent / "evtx-attack-samples"
+    if not samples.is_dir():
+        pytest.skip(f"EVTX samples not found at {samples}")
+    from translator.engine.parity import parity
+    from translator.workflow import content_loader
+
+    items = [(p, p.relative_to(corpus)) for p in iter_detection_files(corpus)]
+    run = parity(items, content_loader(corpus), [samples])
+    s = run.summary()
+    assert s["total"] == 1613 and run.events == 8255
+    evaluable = s["equal"] + s["differ"]
+    assert evaluable >= 0.75 * s["total"], s
+    assert s["equal"] >= 0.97 * evaluable, s
+    assert s["original_fired"] >= 150, s
+    for r in run.results:
+        if r.status == "not_evaluable":
+            assert r.reasons, r.file
+        if r.status == "differ":
+            # only a partial conversion may differ, and only by matching more (broader, never narrower)
+            assert r.conversion == "partial" and not r.only_original, (r.file, r.only_original)
