@@ -128,6 +128,11 @@ def _convert_raw(
         if f not in present and name not in present:
             node = make_and([node, Item(name, ("exists",), (True,))])
             draft.notes.append(f"`by {f}` drops events without {f}: made explicit with {name}|exists")
+    if node == TRUE and inferred.implied:
+        # every event of the category: Sigma needs a condition, and the event codes that chose the
+        # category say exactly that (the category holds no other events)
+        node = core = lower(ast.And(tuple(inferred.implied)), make_ctx())
+        draft.notes.append("the event code the category implies is kept: the rule needs a condition")
 
     return _finish_detection(draft, node, core)
 

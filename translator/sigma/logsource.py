@@ -23,6 +23,7 @@ EVENT_CODE_FIELDS = ("EventCode", "EventID")
 class LogsourceResult:
     logsource: dict[str, str]
     remaining: list[ast.SearchExpr]  # conjuncts left for the detection
+    implied: list[ast.SearchExpr] = field(default_factory=list)  # EventCode terms the category implies
     reasons: list[str] = field(default_factory=list)  # what was dropped and why (broader)
     notes: list[str] = field(default_factory=list)  # how it was inferred (no loss)
 
@@ -152,7 +153,7 @@ def infer(expr: ast.SearchExpr | None, data_sources: tuple[str, ...] = ()) -> Lo
             if category:
                 logsource = {"product": logsource["product"], "category": category}
                 result.notes.append(f"category {category} from {service} event code(s) {codes}")
-                del rest[i]
+                result.implied.append(rest.pop(i))
                 break
     result.logsource = logsource
     result.remaining = rest
