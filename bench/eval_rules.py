@@ -144,8 +144,11 @@ def sqlite_run(
         if not isinstance(item, Event):
             continue
         events += 1
-        f = item.fields
-        batch.append((item.ref, *(_cell(f.get(c)) for c in columns)))
+        row = [item.ref, *map(item.fields.get, columns)]
+        for i, v in enumerate(row):
+            if type(v) is list or type(v) is dict:  # rare: multivalue fields, stored as JSON text
+                row[i] = _cell(v)
+        batch.append(row)
         if len(batch) >= 10_000:
             db.executemany(insert, batch)
             batch.clear()

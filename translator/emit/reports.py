@@ -166,12 +166,12 @@ def _status_chart(
         tip = f"<title>{s}: {counts[s]}</title>"
         rects.append(f'<rect x="{x:.1f}" y="0" width="{w:.1f}" height="28" fill="{colors[s]}">{tip}</rect>')
         legend.append(
-            f'<rect x="{i * 150}" y="40" width="12" height="12" fill="{colors[s]}"/>'
-            f'<text x="{i * 150 + 18}" y="51" font-size="13">{s} {counts[s]:,} ({_pct(counts[s], total)})</text>'
+            f'<rect x="{i * 200}" y="40" width="12" height="12" fill="{colors[s]}"/>'
+            f'<text x="{i * 200 + 18}" y="51" font-size="13">{s} {counts[s]:,} ({_pct(counts[s], total)})</text>'
         )
         x += w
     return (
-        f'<svg class=chart width="{width}" height="60" role="img" aria-label="statuses">'
+        f'<svg class=chart width="{max(width, 200 * len(statuses))}" height="60" role="img" aria-label="statuses">'
         + "".join(rects + legend)
         + "</svg>"
     )
@@ -287,7 +287,7 @@ _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222;padding:0 16px}
 h1{font-size:22px}h2{font-size:17px;margin-top:28px}
 table{border-collapse:collapse;margin:8px 0}td,th{border-bottom:1px solid #ddd;padding:3px 10px;text-align:right}
-td:first-child,th:first-child,td:last-child{text-align:left}
+td:first-child,th:first-child,td:last-child,th:last-child{text-align:left}
 .bar{display:flex;width:160px;height:10px;background:#eee}.bar span{display:block;height:10px}
 .p-equal{color:#2e7d32}.p-differ{color:#c62828}.p-not_evaluable{color:#6d4c41}
 .s-exact{color:#2e7d32}.s-partial{color:#b8860b}.s-unsupported{color:#6d4c41}.s-error{color:#c62828}

@@ -204,7 +204,8 @@ def evaluate(
                     jobs, initializer=_start_worker, initargs=(rule_paths, current_overrides())
                 )
             )
-            parts: Iterable[FilePart] = pool.imap(_scan_in_worker, files)  # in file order: deterministic
+            # in file order (deterministic); a few files per task so small files do not wait on the pipe
+            parts: Iterable[FilePart] = pool.imap(_scan_in_worker, files, chunksize=8)
         else:
             scanner = Scanner(loaded)
             parts = (scanner.scan(f) for f in files)

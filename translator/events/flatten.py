@@ -51,10 +51,11 @@ def flatten_windows(event: dict[str, Any]) -> Flat:
         out["TimeCreated"] = attrs["SystemTime"]
     execution = get("Execution")
     if type(execution) is dict and (attrs := execution.get(ATTRS)):
+        # Splunk's names for the System/Execution attributes (Sysmon's own ProcessId differs in case)
         if "ProcessID" in attrs:
-            out["Execution_ProcessID"] = attrs["ProcessID"]
+            out["ProcessID"] = attrs["ProcessID"]
         if "ThreadID" in attrs:
-            out["Execution_ThreadID"] = attrs["ThreadID"]
+            out["ThreadID"] = attrs["ThreadID"]
     correlation = get("Correlation")
     if type(correlation) is dict and (attrs := correlation.get(ATTRS)) and attrs.get("ActivityID"):
         out["ActivityID"] = attrs["ActivityID"]
