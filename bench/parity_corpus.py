@@ -40,6 +40,18 @@ def main() -> None:
     print(f"equal where the original fired: {fired_equal}")
     why = Counter(r.reasons[0].split(":")[0] + ": " + r.reasons[0].split(":")[1][:60] for r in run.results
                   if r.status == "not_evaluable")  # fmt: skip
+    for name, counts in run.target_summary().items():
+        print(f"emitted {name} queries through the executor: {counts}")
+        differ = [r for r in run.results if r.targets.get(name, {}).get("status") == "differ"]
+        for r in differ[:10]:
+            t = r.targets[name]
+            print(
+                f"  differ: {Path(r.file).name}: only query {len(t['only_query'])}, only Sigma {len(t['only_sigma'])}"
+            )
+        why = Counter(r.targets[name].get("reason", "")[:70] for r in run.results
+                      if r.targets.get(name, {}).get("status") == "not_evaluable")  # fmt: skip
+        for reason, n in why.most_common(5):
+            print(f"  not evaluable {n:4d}  {reason}")
     print("\nnot evaluable, main reasons:")
     for reason, n in why.most_common(12):
         print(f"  {n:4d}  {reason}")

@@ -403,6 +403,11 @@ def cmd_parity(args: argparse.Namespace) -> int:
         f"{s['total']} detection(s) over {result.events:,} event(s): {s['equal']} equal, {s['differ']} differ, "
         f"{s['not_evaluable']} not evaluable ({evaluable} evaluable, {s['original_fired']} where the original fired)"
     )
+    for name, counts in result.target_summary().items():
+        print(
+            f"emitted {name} queries run locally: {counts['equal']} equal to the Sigma rule, "
+            f"{counts['differ']} differ, {counts['not_evaluable']} not evaluable"
+        )
     for label, path in (("report", args.report), ("junit", args.junit), ("html", args.html)):
         if path:
             print(f"{label}: {path}")

@@ -16,13 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from translator.content import Content, load_detection
+from translator.emit import targets as tg
 from translator.engine.evaluate import Loaded, Merger, RuleResult, Scanner, add_collection
 from translator.engine.sigma_eval import NotEvaluable
 from translator.engine.spl_exec import EventSet, run
 from translator.errors import TranslatorError
 from translator.events import Event, Problem, read_events
 from translator.sigma.rule import collection_of
+from translator.spl import parse
 from translator.workflow import ConvertOptions, DetectionResult, convert_detection, expand_and_parse
 
 STATUSES = ("equal", "differ", "not_evaluable")
@@ -43,6 +47,8 @@ class ParityResult:
     reasons: list[str] = field(default_factory=list)
     explain: dict[str, dict[str, Any]] = field(default_factory=dict)  # event ref -> deciding field values
     data_sources: tuple[str, ...] = field(default=(), repr=False)  # the detection's (pick data-model feeds)
+    # per target whose emitted query runs locally: {"status", "matches", "only_query", "only_sigma", "reason"}
+    targets: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -57,6 +63,7 @@ class ParityResult:
             "only_sigma": self.only_sigma,
             "reasons": self.reasons,
             "explain": self.explain,
+            "targets": self.targets,
         }
 
 
@@ -73,9 +80,19 @@ class ParityRun:
         out["original_fired"] = sum(1 for r in self.results if r.status != "not_evaluable" and r.original_matches)
         return out
 
+    def target_summary(self) -> dict[str, dict[str, int]]:
+        """Per target whose query ran locally: how many detections' queries matched what the rule matched."""
+        out: dict[str, dict[str, int]] = {}
+        for r in self.results:
+            for name, check in r.targets.items():
+                counts = out.setdefault(name, {s: 0 for s in STATUSES})
+                counts[check["status"]] += 1
+        return out
+
     def to_json(self) -> dict[str, Any]:
         return {
             "summary": self.summary(),
+            "targets": self.target_summary(),
             "events": self.events,
             "detections": [r.to_json() for r in self.results],
             "problems": [{"ref": p.ref, "message": p.message} for p in self.problems],
@@ -122,6 +139,7 @@ def parity(
             out.results.append(res)
         else:
             _compare(res, pipeline, content, eventset, rule_results, converted, by_ref, res.data_sources)
+            _check_splunk_query(res, converted, rule_results, content, eventset)
             out.results.append(res)
         if progress:
             progress(done, len(pending))
@@ -214,6 +232,43 @@ def _compare(
                 "Channel": fields.get("Channel"),
                 "EventID": fields.get("EventID"),
             }
+
+
+def _check_splunk_query(
+    res: ParityResult,
+    converted: DetectionResult | None,
+    rule_results: list[RuleResult],
+    content: Content,
+    events: EventSet,
+) -> None:
+    """Run the query the Splunk backend emits for the base rule through the executor; compare with the rule.
+
+    This checks the last hop (pySigma's Splunk backend and its default pipeline) on the same events.
+    """
+    if converted is None or converted.rule_yaml is None or not rule_results or rule_results[0].error is not None:
+        return
+    check: dict[str, Any] = {"status": "not_evaluable"}
+    res.targets["splunk"] = check
+    docs = [d for d in yaml.safe_load_all(converted.rule_yaml) if d]
+    base = [d for d in docs if "correlation" not in d][:1]
+    product = str((base[0].get("logsource") or {}).get("product", "")) if base else ""
+    try:
+        query = tg.convert(base, tg.Target("splunk", tuple(tg.default_pipelines("splunk", product)), "default"))
+        rows = run(parse(query, "splunk query"), events, content)
+    except (NotEvaluable, TranslatorError) as exc:
+        check["reason"] = str(exc)
+        return
+    except Exception as exc:  # the backend refusing the rule (|cased, ...): its reason
+        check["reason"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        return
+    got = set().union(*(r.refs for r in rows)) if rows else set()
+    want = set(rule_results[0].matches)
+    check.update(
+        status="equal" if got == want else "differ",
+        matches=len(got),
+        only_query=sorted(got - want)[:_SHOWN],
+        only_sigma=sorted(want - got)[:_SHOWN],
+    )
 
 
 def _rule_fields(converted: DetectionResult | None) -> list[str]:
