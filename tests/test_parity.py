@@ -67,6 +67,8 @@ def test_reference_detection_agrees_on_written_events(ps_events: Path) -> None:
     assert r.status == "equal", r
     assert r.original_matches == r.sigma_matches == 2
     assert run.summary() == {"total": 1, "equal": 1, "differ": 0, "not_evaluable": 0, "original_fired": 1}
+    # the query the Splunk backend emits, run through the executor, selects the same two events
+    assert r.targets["splunk"]["status"] == "equal" and r.targets["splunk"]["matches"] == 2
 
 
 def _converted(tmp_path: Path) -> Path:

@@ -29,6 +29,9 @@ class TargetError(TranslatorError):
 @cache
 def plugins() -> InstalledSigmaPlugins:
     found = InstalledSigmaPlugins.autodiscover()
+    for name, spec in load_table("targets").get("extra_pipelines", {}).items():
+        module, _, func = spec.partition(":")
+        found.pipelines.setdefault(name, getattr(importlib.import_module(module), func))
     for name, spec in load_table("targets").get("extra_backends", {}).items():
         module, _, cls = spec.partition(":")
         try:
