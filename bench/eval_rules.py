@@ -60,6 +60,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=121)
     ap.add_argument("--rules", default="100,1000")
     ap.add_argument("--jobs", default="1,2")
+    ap.add_argument("--no-baseline", action="store_true", help="only our engine (to re-time it)")
     args = ap.parse_args()
     files = sorted(args.samples.rglob("*.evtx")) * args.repeat
 
@@ -87,6 +88,8 @@ def main() -> None:
                 ours = {r.source: Counter(r.matches) for r in run.rules}
                 matched = sum(len(r.matches) for r in run.rules)
                 line(f"ours, jobs={jobs}", run.events, secs, f"{matched:,} matches")
+            if args.no_baseline:
+                continue
             base, events, secs, phases = sqlite_run(chosen, files)
             line("sqlite backend", events, secs, f"{sum(sum(c.values()) for c in base.values()):,} matches  ({phases})")
             compare(ours, {str(folder / f"{i:04d}.yml"): c for i, c in enumerate(base.values())})

@@ -38,8 +38,8 @@ def main() -> None:
           f"{100 * s['equal'] / evaluable:.1f}%; the original fired for {s['original_fired']}")  # fmt: skip
     fired_equal = sum(1 for r in run.results if r.status == "equal" and r.original_matches)
     print(f"equal where the original fired: {fired_equal}")
-    why = Counter(r.reasons[0].split(":")[0] + ": " + r.reasons[0].split(":")[1][:60] for r in run.results
-                  if r.status == "not_evaluable")  # fmt: skip
+    main_why = Counter(r.reasons[0].split(":")[0] + ": " + r.reasons[0].split(":")[1][:60] for r in run.results
+                       if r.status == "not_evaluable")  # fmt: skip
     for name, counts in run.target_summary().items():
         print(f"emitted {name} queries through the executor: {counts}")
         differ = [r for r in run.results if r.targets.get(name, {}).get("status") == "differ"]
@@ -53,7 +53,7 @@ def main() -> None:
         for reason, n in why.most_common(5):
             print(f"  not evaluable {n:4d}  {reason}")
     print("\nnot evaluable, main reasons:")
-    for reason, n in why.most_common(12):
+    for reason, n in main_why.most_common(12):
         print(f"  {n:4d}  {reason}")
 
 
