@@ -194,7 +194,8 @@ def test_an_interrupted_write_leaves_no_partial_file(tmp_path: Path, monkeypatch
     assert [p.name for p in target.parent.iterdir()] == ["rule.yml"]  # no temporary left behind
 
 
-def test_an_interrupted_batch_leaves_only_complete_files(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_batch_leaves_only_complete_files(tmp_path: Path, sig: signal.Signals) -> None:
     root = tmp_path / "content"
     shutil.copytree(EXAMPLES, root)
     src = REFERENCE_EXAMPLE.read_text(encoding="utf-8")
@@ -224,11 +225,13 @@ def test_an_interrupted_batch_leaves_only_complete_files(tmp_path: Path) -> None
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        # a shell running us in the background may have set SIGINT to ignored; the child must see it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list(out.rglob("*.yml"))) < 20:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert b"Traceback" not in err

@@ -119,9 +119,15 @@ def _add_output_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
 
 
+def _interrupted(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     if argv is None and hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `translate targets | head` ends quietly
+    if argv is None:
+        signal.signal(signal.SIGTERM, _interrupted)  # a cancelled CI job ends like Ctrl-C: whole files only
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list and not args_list[0].startswith("-") and args_list[0] not in COMMANDS:
         args_list.insert(0, "convert")  # `translate PATH --to X` shorthand
