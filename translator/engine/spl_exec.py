@@ -458,12 +458,7 @@ _FUNCTIONS: dict[str, Callable[[tuple[ast.Expr, ...], Flat], Any]] = {
     ),
     "floor": lambda a, r: None if (n := as_number(_arg(a, 0, r))) is None else math.floor(n),
     "now": lambda a, r: time.time(),
-    "searchmatch": lambda a, r: _searchmatch(a, r),
 }
-
-
-def _searchmatch(args: tuple[ast.Expr, ...], row: Flat) -> Any:
-    raise NotEvaluable("searchmatch() is not modelled")
 
 
 # -- commands after the first ------------------------------------------------------------------
