@@ -211,3 +211,32 @@ def test_parity_cli_reports_and_exit_code(ps_events: Path, tmp_path: Path) -> No
     assert case is not None and case.find("failure") is not None
     assert f"{ps_events}#3" in (case.find("failure").text or "")  # type: ignore[union-attr]
     assert "only the Sigma rule" in page.read_text()
+
+
+def test_generated_events_check_a_detection_without_samples(tmp_path: Path) -> None:
+    """--generate: a positive the original selects and near misses it rejects; never reads the Sigma rule."""
+    from translator.engine.generate import generate
+    from translator.spl import parse
+
+    query = (
+        "| tstats count from datamodel=Endpoint.Processes where Processes.process_name=cmd.exe "
+        'Processes.process="*whoami*" NOT Processes.parent_process_name=explorer.exe by Processes.dest'
+    )
+    made = generate(parse(query, "t"), ("Sysmon EventID 1",))
+    assert made[0].label == "positive"
+    pos = made[0].fields
+    assert pos["Channel"] == SYSMON and pos["EventID"] == 1
+    assert pos["Image"].lower().endswith("\\cmd.exe") and "whoami" in pos["CommandLine"]
+    assert len(made) == 4  # one near miss per term
+    assert not made[1].fields["Image"].lower().endswith("\\cmd.exe")
+    assert made[3].fields["ParentImage"].lower().endswith("\\explorer.exe")
+
+    report = tmp_path / "p.json"
+    empty = tmp_path / "none.xml"
+    empty.write_text("")
+    assert main(["parity", str(REFERENCE_EXAMPLE), "--events", str(empty), "--generate", "--report", str(report)]) == 0
+    data = json.loads(report.read_text())
+    assert data["generated"] == {"with_events": 1, "checked": 1, "equal": 1}
+    det = data["detections"][0]
+    assert det["original_matches"] == det["sigma_matches"] == 1 and det["status"] == "equal"
+    assert Path(det["generated"][0].split("#")[0]).read_text().count("<Event ") == len(det["generated"]) == 3

@@ -95,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--report", type=Path, metavar="FILE.json", help="write the JSON report here")
     pr.add_argument("--junit", type=Path, metavar="FILE.xml", help="write a JUnit XML report (one test per detection)")
     pr.add_argument("--html", type=Path, metavar="FILE.html", help="write a self-contained HTML report")
+    pr.add_argument(
+        "--generate",
+        action="store_true",
+        help="also synthesize events from each original search (positives and near misses), kept beside the report",
+    )
     pr.add_argument("-q", "--quiet", action="store_true", help="print only differences and the summary")
 
     sub.add_parser("targets", help="list output targets, their formats and default pipelines")
@@ -381,8 +386,16 @@ def cmd_parity(args: argparse.Namespace) -> int:
     items = collect_inputs(args.paths)
     if args.sigma is not None and not args.sigma.is_dir():
         raise UsageError(f"{args.sigma}: not a folder of Sigma rules")
+    generated = None
+    if args.generate:
+        generated = args.report.with_suffix(".generated.xml") if args.report else Path("parity_generated.xml")
     result = parity(
-        items, content_loader(args.content), args.events, progress=_progress(len(items)), sigma_dir=args.sigma
+        items,
+        content_loader(args.content),
+        args.events,
+        progress=_progress(len(items)),
+        sigma_dir=args.sigma,
+        generate_to=generated,
     )
     if args.report:
         write_atomic(args.report, json.dumps(result.to_json(), indent=2) + "\n")
@@ -409,6 +422,12 @@ def cmd_parity(args: argparse.Namespace) -> int:
         f"{s['total']} detection(s) over {result.events:,} event(s): {s['equal']} equal, {s['differ']} differ, "
         f"{s['not_evaluable']} not evaluable ({evaluable} evaluable, {s['original_fired']} where the original fired)"
     )
+    if generated is not None:
+        g = result.generated_summary()
+        print(
+            f"generated events ({generated}): {g['with_events']} detection(s) got some; {g['checked']} checked on "
+            f"them (the original selects its own positive), {g['equal']} equal on them"
+        )
     for name, counts in result.target_summary().items():
         print(
             f"emitted {name} queries run locally: {counts['equal']} equal to the Sigma rule, "

@@ -20,7 +20,9 @@ import yaml
 
 from translator.content import Content, load_detection
 from translator.emit import targets as tg
+from translator.emit.writer import write_atomic
 from translator.engine.evaluate import Loaded, Merger, RuleResult, Scanner, add_collection
+from translator.engine.generate import generate, xml_line
 from translator.engine.sigma_eval import NotEvaluable
 from translator.engine.spl_exec import EventSet, run
 from translator.errors import TranslatorError
@@ -49,6 +51,8 @@ class ParityResult:
     data_sources: tuple[str, ...] = field(default=(), repr=False)  # the detection's (pick data-model feeds)
     # per target whose emitted query runs locally: {"status", "matches", "only_query", "only_sigma", "reason"}
     targets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    generated: list[str] = field(default_factory=list)  # refs of events made for this detection (positive first)
+    generated_check: str = ""  # on its own generated events: equal / differ ("" when not checked)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,6 +68,8 @@ class ParityResult:
             "reasons": self.reasons,
             "explain": self.explain,
             "targets": self.targets,
+            "generated": self.generated,
+            "generated_check": self.generated_check,
         }
 
 
@@ -80,6 +86,15 @@ class ParityRun:
         out["original_fired"] = sum(1 for r in self.results if r.status != "not_evaluable" and r.original_matches)
         return out
 
+    def generated_summary(self) -> dict[str, int]:
+        """With --generate: detections given events, checked on them (the original selects its own
+        positive and the detection is evaluable), and equal on them."""
+        return {
+            "with_events": sum(1 for r in self.results if r.generated),
+            "checked": sum(1 for r in self.results if r.generated_check),
+            "equal": sum(1 for r in self.results if r.generated_check == "equal"),
+        }
+
     def target_summary(self) -> dict[str, dict[str, int]]:
         """Per target whose query ran locally: how many detections' queries matched what the rule matched."""
         out: dict[str, dict[str, int]] = {}
@@ -93,6 +108,7 @@ class ParityRun:
         return {
             "summary": self.summary(),
             "targets": self.target_summary(),
+            "generated": self.generated_summary(),
             "events": self.events,
             "detections": [r.to_json() for r in self.results],
             "problems": [{"ref": p.ref, "message": p.message} for p in self.problems],
@@ -105,11 +121,17 @@ def parity(
     event_paths: Iterable[Path],
     progress: Callable[[int, int], None] | None = None,
     sigma_dir: Path | None = None,
+    generate_to: Path | None = None,
 ) -> ParityRun:
     """Parity for each (detection, relative path). ``sigma_dir``: check the Sigma rules there
     (``<sigma_dir>/<relative path>.yml``, the layout ``convert --rules-out`` writes, perhaps
-    edited since) instead of converting afresh."""
+    edited since) instead of converting afresh. ``generate_to``: also synthesize events from each
+    original search (see :mod:`translator.engine.generate`), write them there and include them."""
     out = ParityRun()
+    own: dict[str, list[str]] = {}
+    if generate_to is not None:
+        own = _generate(items, content_for, generate_to)
+        event_paths = [*event_paths, generate_to]
     events: list[tuple[str, dict[str, Any]]] = []
     for item in read_events(event_paths):
         if isinstance(item, Problem):
@@ -135,6 +157,7 @@ def parity(
     merger.finish()
 
     for done, (res, pipeline, content, converted, rule_results) in enumerate(pending, 1):
+        res.generated = own.get(res.file, [])
         if res.status == "not_evaluable" and res.reasons:
             out.results.append(res)
         else:
@@ -144,6 +167,25 @@ def parity(
         if progress:
             progress(done, len(pending))
     return out
+
+
+def _generate(
+    items: list[tuple[Path, Path]], content_for: Callable[[Path], Content], path: Path
+) -> dict[str, list[str]]:
+    """Write generated events for every detection to ``path``; detection file -> its event refs."""
+    lines: list[str] = []
+    own: dict[str, list[str]] = {}
+    for det_path, _rel in items:
+        try:
+            det = load_detection(det_path)
+            pipeline = expand_and_parse(det.search, content_for(det_path), det_path.name)
+        except TranslatorError:
+            continue
+        for g in generate(pipeline, tuple(det.data_sources)):
+            lines.append(xml_line(g.fields, len(lines) + 1))
+            own.setdefault(str(det_path), []).append(f"{path}#{len(lines)}")
+    write_atomic(path, "\n".join(lines) + "\n" if lines else "")
+    return own
 
 
 def _prepare(
@@ -211,6 +253,9 @@ def _compare(
     original = set().union(*(r.refs for r in rows)) if rows else set()
     sigma = set(final.matches)
     res.original_matches, res.sigma_matches = len(original), len(sigma)
+    if res.generated and res.generated[0] in original:  # the original selects its own positive: checked
+        mine = set(res.generated)
+        res.generated_check = "equal" if original & mine == sigma & mine else "differ"
     only_o, only_s = sorted(original - sigma), sorted(sigma - original)
     res.status = "equal" if not only_o and not only_s else "differ"
     res.only_original, res.only_sigma = only_o[:_SHOWN], only_s[:_SHOWN]
