@@ -99,30 +99,21 @@ def needed_anchors(node: Any) -> frozenset[Anchor] | None:
     backslash (``\\cmd.exe``) give ``basename`` anchors. AND takes the child with the
     fewest anchors, OR the union of all children's (or None if one has none).
     """
-    if isinstance(node, ConditionFieldEqualsValueExpression):
-        value = node.value
-        if not isinstance(value, SigmaString) or isinstance(value, SigmaCasedString):
-            return None
-        shape = string_shape(value)
-        if shape is None:
-            return None
-        kind, text = shape
-        if kind == "exact":
-            return frozenset(((node.field, "exact", text.lower()),))
-        if kind == "suffix" and "\\" in text:
-            return frozenset(((node.field, "basename", text.rpartition("\\")[2].lower()),))
+    return _necessary(node, _anchor_leaf, _fewest)
+
+
+def _anchor_leaf(node: ConditionFieldEqualsValueExpression) -> frozenset[Anchor] | None:
+    value = node.value
+    if not isinstance(value, SigmaString) or isinstance(value, SigmaCasedString):
         return None
-    if isinstance(node, ConditionAND):
-        sets = [s for s in (needed_anchors(a) for a in node.args) if s is not None]
-        return min(sets, key=len) if sets else None
-    if isinstance(node, ConditionOR):
-        union: set[Anchor] = set()
-        for a in node.args:
-            s = needed_anchors(a)
-            if s is None:
-                return None
-            union |= s
-        return frozenset(union)
+    shape = string_shape(value)
+    if shape is None:
+        return None
+    kind, text = shape
+    if kind == "exact":
+        return frozenset(((node.field, "exact", text.lower()),))
+    if kind == "suffix" and "\\" in text:
+        return frozenset(((node.field, "basename", text.rpartition("\\")[2].lower()),))
     return None
 
 
@@ -136,43 +127,53 @@ def needed_fields(node: Any) -> frozenset[str] | None:
     smallest set is the sharpest filter); OR needs the union; NOT, null, keyword and
     field-reference tests need nothing that can be said cheaply.
     """
-    if isinstance(node, ConditionFieldEqualsValueExpression):
-        if isinstance(node.value, SigmaNull | SigmaFieldReference):
-            return None
-        if isinstance(node.value, SigmaExists) and not node.value.exists:
-            return None
-        return frozenset((node.field,))
-    if isinstance(node, ConditionAND):
-        sets = [s for s in (needed_fields(a) for a in node.args) if s is not None]
-        return min(sets, key=len) if sets else None
-    if isinstance(node, ConditionOR):
-        union: set[str] = set()
-        for a in node.args:
-            s = needed_fields(a)
-            if s is None:
-                return None
-            union |= s
-        return frozenset(union)
-    return None
+    return _necessary(node, _field_leaf, _fewest)
+
+
+def _field_leaf(node: ConditionFieldEqualsValueExpression) -> frozenset[str] | None:
+    if isinstance(node.value, SigmaNull | SigmaFieldReference):
+        return None
+    if isinstance(node.value, SigmaExists) and not node.value.exists:
+        return None
+    return frozenset((node.field,))
 
 
 def needed_event_ids(node: Any) -> frozenset[int] | None:
-    """The EventID values ``node`` can hold for, when its logic pins them (None: any)."""
+    """The EventID values ``node`` can hold for, when its logic pins them (None: any).
+
+    AND holds only for ids every pinning child allows (the intersection)."""
+    return _necessary(node, _event_id_leaf, lambda sets: frozenset.intersection(*sets))
+
+
+def _event_id_leaf(node: ConditionFieldEqualsValueExpression) -> frozenset[int] | None:
+    if node.field == "EventID" and isinstance(node.value, SigmaNumber) and isinstance(node.value.number, int):
+        return frozenset((node.value.number,))
+    return None
+
+
+def _fewest(sets: list[frozenset[Any]]) -> frozenset[Any]:
+    return min(sets, key=len)
+
+
+def _necessary(
+    node: Any,
+    leaf: Callable[[ConditionFieldEqualsValueExpression], frozenset[Any] | None],
+    conjoin: Callable[[list[frozenset[Any]]], frozenset[Any]],
+) -> frozenset[Any] | None:
+    """A set one of whose members must hold for ``node`` to hold, or None when none can be named.
+
+    ``leaf`` names it for one field test; AND combines the sets its children name with
+    ``conjoin``; OR needs every child to name one and takes their union; NOT names nothing.
+    """
     if isinstance(node, ConditionFieldEqualsValueExpression):
-        if node.field == "EventID" and isinstance(node.value, SigmaNumber) and isinstance(node.value.number, int):
-            return frozenset((node.value.number,))
-        return None
+        return leaf(node)
     if isinstance(node, ConditionAND):
-        out: frozenset[int] | None = None
-        for a in node.args:
-            s = needed_event_ids(a)
-            if s is not None:
-                out = s if out is None else out & s
-        return out
+        sets = [s for s in (_necessary(a, leaf, conjoin) for a in node.args) if s is not None]
+        return conjoin(sets) if sets else None
     if isinstance(node, ConditionOR):
-        union: set[int] = set()
+        union: set[Any] = set()
         for a in node.args:
-            s = needed_event_ids(a)
+            s = _necessary(a, leaf, conjoin)
             if s is None:
                 return None
             union |= s
