@@ -23,7 +23,6 @@ from translator.engine.sigma_eval import NotEvaluable
 from translator.engine.spl_values import (
     as_number,
     eval_compare,
-    like_regex,
     pcre,
     search_compare,
     search_equals,
@@ -32,6 +31,7 @@ from translator.engine.spl_values import (
 )
 from translator.events.splunk import dataset_row, feed_key, has_dataset, splunk_view
 from translator.sigma.cim import select_feed
+from translator.sigma.where import like_regex  # one ``like`` for the converter and the executor
 from translator.spl import ast
 
 Flat = dict[str, Any]

@@ -13,6 +13,8 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from translator.sigma.detection import CIDR, splunk_match
+
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -45,15 +47,6 @@ def text(value: Any) -> str:
     return str(value)
 
 
-@lru_cache(maxsize=8192)
-def wildcard_regex(pattern: str) -> re.Pattern[str]:
-    """A search value with ``*`` wildcards as a case-insensitive full-match regex."""
-    return re.compile(".*".join(re.escape(p) for p in pattern.split("*")), re.IGNORECASE | re.DOTALL)
-
-
-_CIDR = re.compile(r"^(\d{1,3}\.){3}\d{1,3}/\d{1,2}$|^[0-9A-Fa-f:]+:[0-9A-Fa-f:]*/\d{1,3}$")
-
-
 @lru_cache(maxsize=1024)
 def _network(pattern: str) -> Any:
     return ipaddress.ip_network(pattern, strict=False)
@@ -61,7 +54,7 @@ def _network(pattern: str) -> Any:
 
 def search_equals(value: Any, pattern: str) -> bool:
     """``f=pattern`` in a search, for one value of ``f`` (a CIDR pattern matches the IPs in it)."""
-    if _CIDR.match(pattern):
+    if CIDR.match(pattern):
         try:
             return ipaddress.ip_address(text(value).strip()) in _network(pattern)
         except ValueError:
@@ -71,7 +64,7 @@ def search_equals(value: Any, pattern: str) -> bool:
         if a is not None and b is not None:
             return a == b
         return text(value).lower() == pattern.lower()
-    return wildcard_regex(pattern).fullmatch(text(value)) is not None
+    return splunk_match(text(value), pattern)
 
 
 def search_compare(value: Any, op: str, pattern: str) -> bool:
@@ -105,15 +98,6 @@ def eval_compare(left: Any, op: str, right: Any) -> bool | None:
     if op == "!=":
         return bool(x != y)
     return bool(_ORDER[op](x, y))
-
-
-@lru_cache(maxsize=4096)
-def like_regex(pattern: str) -> re.Pattern[str]:
-    """``like(x, pattern)``: ``%`` any run, ``_`` one character, case-sensitive, whole value."""
-    out = []
-    for ch in pattern:
-        out.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
-    return re.compile("".join(out), re.DOTALL)
 
 
 @lru_cache(maxsize=4096)

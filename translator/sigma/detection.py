@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from translator.spl import ast
@@ -92,12 +93,14 @@ def sigma_pattern(text: str) -> str:
     return "*".join(sigma_escape(part) for part in text.split("*"))
 
 
-_CIDR = re.compile(r"^(\d{1,3}\.){3}\d{1,3}/\d{1,2}$|^[0-9A-Fa-f:]+:[0-9A-Fa-f:]*/\d{1,3}$")
+CIDR = re.compile(  # a network in a search value: 10.0.0.0/8, fe80::/10
+    r"^(\d{1,3}\.){3}\d{1,3}/\d{1,2}$|^[0-9A-Fa-f:]+:[0-9A-Fa-f:]*/\d{1,3}$"
+)
 
 
 def search_value(text: str) -> tuple[tuple[str, ...], Any]:
     """A search term's value: ``10.0.0.0/8`` is a network (Splunk's search matches IPs in it), else wildcards."""
-    if _CIDR.match(text):
+    if CIDR.match(text):
         return ("cidr",), text
     return wildcard_value(text)
 
@@ -186,8 +189,12 @@ def lower(expr: ast.SearchExpr, ctx: Lowering, negated: bool = False) -> Node:
 
 def splunk_match(value: str, pattern: str) -> bool:
     """Splunk search-language matching of one value: case-insensitive, ``*`` any run."""
-    regex = ".*".join(re.escape(p) for p in pattern.split("*"))
-    return re.fullmatch(regex, value, re.IGNORECASE | re.DOTALL) is not None
+    return _wildcard_regex(pattern).fullmatch(value) is not None
+
+
+@lru_cache(maxsize=8192)
+def _wildcard_regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(p) for p in pattern.split("*")), re.IGNORECASE | re.DOTALL)
 
 
 def _equals(field_name: str, text: str) -> Item:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from translator.sigma.detection import FALSE, TRUE, Item, Node, make_and, make_not, make_or, sigma_escape
 from translator.spl import ast
@@ -178,6 +179,7 @@ def equals_item(target: Target, value: str, cased: bool = True) -> Item:
     return Item(target.sigma, case, (sigma_escape(value),))
 
 
+@lru_cache(maxsize=4096)
 def like_regex(pattern: str) -> re.Pattern[str]:
     """A ``like`` pattern as a Python regex (full match): ``%`` any run, ``_`` one character."""
     return re.compile("".join(r"[\s\S]*" if c == "%" else r"[\s\S]" if c == "_" else re.escape(c) for c in pattern))
