@@ -49,6 +49,7 @@ from translator.engine.evaluate import evaluate, rule_files
 from translator.engine.logsources import Selector, selector_for
 from translator.engine.sigma_eval import NotEvaluable, compile_rule
 from translator.events import Event, read_events
+from translator.sigma.rule import detection_fields
 
 HERE = Path(__file__).resolve().parents[2]
 
@@ -115,7 +116,7 @@ def usable_rules(folder: Path) -> list[tuple[dict[str, Any], SigmaRule]]:
             backend.convert(SigmaCollection.from_dicts([doc]))
         except (SigmaError, NotEvaluable, NotImplementedError):
             continue
-        fields = rule_fields(rule)
+        fields = set(detection_fields(rule))
         if any(taken.setdefault(f.lower(), f) != f for f in fields):
             continue  # SQL column names ignore case: eventID and EventID cannot both be columns
         out.append((doc, rule))
@@ -132,7 +133,7 @@ def sqlite_run(
     queries = [(i, rule_sql(doc, rule)) for i, (doc, rule) in enumerate(chosen)]
     names = {"Channel", "EventID", "Provider_Name"}
     for _, rule in chosen:
-        for name in rule_fields(rule):
+        for name in set(detection_fields(rule)):
             names.add(name)
             for s in selector_for(rule).sources:
                 names.update(src for src, dst in s.renames if dst == name)
@@ -186,22 +187,6 @@ def _where(doc: dict[str, Any], mapping: dict[str, str]) -> str:
     )
     query = sqliteBackend(processing_pipeline=pipeline).convert(SigmaCollection.from_dicts([doc]))[0]
     return str(query).split(" WHERE ", 1)[1]
-
-
-def rule_fields(rule: SigmaRule) -> set[str]:
-    """Every field name the rule's detection uses (the table needs a column for each)."""
-    out: set[str] = set()
-
-    def walk(items: Any) -> None:
-        for item in getattr(items, "detection_items", []):
-            if hasattr(item, "detection_items"):
-                walk(item)
-            elif item.field:
-                out.add(item.field)
-
-    for detection in rule.detection.detections.values():
-        walk(detection)
-    return out
 
 
 def _quote(s: str) -> str:

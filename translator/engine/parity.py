@@ -27,7 +27,7 @@ from translator.engine.sigma_eval import NotEvaluable
 from translator.engine.spl_exec import EventSet, run
 from translator.errors import TranslatorError
 from translator.events import Event, Problem, read_events
-from translator.sigma.rule import collection_of
+from translator.sigma.rule import collection_of, detection_fields
 from translator.spl import parse
 from translator.workflow import ConvertOptions, DetectionResult, convert_detection, expand_and_parse
 
@@ -322,15 +322,5 @@ def _rule_fields(converted: DetectionResult | None) -> list[str]:
         return []
     names: list[str] = []
     for rule in collection_of(converted.rule_yaml).rules:
-        detection = getattr(rule, "detection", None)
-        if detection is None:
-            continue
-        for det in detection.detections.values():
-            stack = list(det.detection_items)
-            while stack:
-                item = stack.pop()
-                if hasattr(item, "detection_items"):
-                    stack.extend(item.detection_items)
-                elif item.field and item.field not in names:
-                    names.append(item.field)
+        names += [f for f in detection_fields(rule) if f not in names]
     return names

@@ -90,8 +90,8 @@ def _run(pipeline: ast.Pipeline, events: EventSet, content: Content, data_source
         if i == 0:
             rows = _first(command, events, data_sources)
             continue
-        if isinstance(command, ast.FillnullCommand) and not command.fields:
-            rows = _fillnull_all(command, rows, _later_by_fields(pipeline.commands[i + 1 :]))
+        if isinstance(command, ast.FillnullCommand):
+            rows = _fillnull(command, rows, _later_by_fields(pipeline.commands[i + 1 :]))
             continue
         handler = _HANDLERS.get(type(command))
         if handler is None:
@@ -504,29 +504,20 @@ def _rename(cmd: ast.RenameCommand, rows: list[Row], _c: Content) -> list[Row]:
     return rows
 
 
-def _fillnull(cmd: ast.FillnullCommand, rows: list[Row], _c: Content) -> list[Row]:
-    value = cmd.value.text if cmd.value is not None else "0"
-    names = list(cmd.fields) or sorted({n for r in rows for n in r.fields})
-    for r in rows:
-        for n in names:
-            if r.fields.get(n) is None:
-                r.fields[n] = value
-    return rows
-
-
 def _later_by_fields(commands: tuple[ast.Command, ...]) -> list[str]:
     return [name for c in commands if isinstance(c, ast.StatsCommand) for name in c.by]
 
 
-def _fillnull_all(cmd: ast.FillnullCommand, rows: list[Row], grouped_later: list[str]) -> list[Row]:
-    """``fillnull`` without fields: every field of the results, and the fields a later stats groups by.
+def _fillnull(cmd: ast.FillnullCommand, rows: list[Row], grouped_later: list[str]) -> list[Row]:
+    """``fillnull``: the fields it names; without names, every field of the results and the
+    fields a later stats groups by.
 
     Splunk fills the fields its results have; the Windows add-on's automatic lookups give
     every event fields (``signature``, ``vendor_product``, ...) these flat events lack, so the
     group-by fields a later stats reads are taken to be among them (the converter assumes the same).
     """
     value = cmd.value.text if cmd.value is not None else "0"
-    names = sorted({n for r in rows for n in r.fields} | set(grouped_later))
+    names = list(cmd.fields) or sorted({n for r in rows for n in r.fields} | set(grouped_later))
     for r in rows:
         for n in names:
             if r.fields.get(n) is None:
@@ -805,7 +796,6 @@ _HANDLERS: dict[type, Callable[[Any, list[Row], Content], list[Row]]] = {
     ast.WhereCommand: _where,
     ast.EvalCommand: _eval,
     ast.RenameCommand: _rename,
-    ast.FillnullCommand: _fillnull,
     ast.FieldListCommand: _fieldlist,
     ast.ConvertCommand: _convert,
     ast.RegexCommand: _regex,

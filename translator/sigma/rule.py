@@ -156,3 +156,19 @@ def validate(rule: SigmaRule) -> list[str]:
             continue
         issues.extend(f"{type(i).__name__}: {i.description}" for i in found)
     return issues
+
+
+def detection_fields(rule: Any) -> list[str]:
+    """Every field a pySigma rule's detection tests, in first-seen order (none for a correlation)."""
+    names: list[str] = []
+    detection = getattr(rule, "detection", None)
+    if detection is None:
+        return names
+    stack = [item for det in detection.detections.values() for item in reversed(det.detection_items)]
+    while stack:
+        item = stack.pop()
+        if hasattr(item, "detection_items"):
+            stack.extend(reversed(item.detection_items))
+        elif item.field and item.field not in names:
+            names.append(item.field)
+    return names
