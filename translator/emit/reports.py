@@ -73,12 +73,7 @@ def junit_xml(results: list[Result], suite: str = "translate convert") -> str:
 
 def html_report(results: list[Result], targets: list[str], title: str = "translate convert report") -> str:
     counts = Counter(r.status for r in results)
-    parts = [
-        "<!doctype html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{_e(title)}</title>",
-        f"<style>{_CSS}</style></head><body>",
-        f"<h1>{_e(title)}</h1>",
+    summary = [
         f"<p class=lead>{len(results):,} detections: "
         + ", ".join(f'<b class="s-{s}">{counts[s]:,} {s}</b>' for s in STATUSES)
         + "</p>",
@@ -89,14 +84,27 @@ def html_report(results: list[Result], targets: list[str], title: str = "transla
         _table("data model / logsource", _by(results, lambda r: r.group or "(does not parse)"), limit=30),
     ]
     if targets:
-        parts += ["<h2>By target</h2>", _target_table(results, targets)]
-    parts += [
+        summary += ["<h2>By target</h2>", _target_table(results, targets)]
+    return _page(title, summary, [_detection(r, targets) for r in results])
+
+
+def _page(title: str, summary: list[str], detections: list[str]) -> str:
+    """The page around a report: head, style, the summary parts, then the filterable detections."""
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{_e(title)}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>{_e(title)}</h1>",
+        *summary,
         "<h2>Detections</h2>",
         '<p><input id=q type=search placeholder="filter by name, status or reason" size=50> '
         "<span id=shown></span></p><div id=list>",
+        *detections,
+        "</div>",
+        f"<script>{_JS}</script>",
+        "</body></html>",
     ]
-    parts.extend(_detection(r, targets) for r in results)
-    parts += ["</div>", f"<script>{_JS}</script>", "</body></html>"]
     return "\n".join(parts) + "\n"
 
 
@@ -228,27 +236,16 @@ def parity_html(run: ParityLike, title: str = "translate parity report") -> str:
     s = run.summary()
     counts = Counter({k: s[k] for k in PARITY_STATUSES})
     evaluable = s["equal"] + s["differ"]
-    parts = [
-        "<!doctype html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{_e(title)}</title>",
-        f"<style>{_CSS}</style></head><body>",
-        f"<h1>{_e(title)}</h1>",
+    summary = [
         f"<p class=lead>{s['total']:,} detections over {run.events:,} events: "
         + ", ".join(f'<b class="p-{k}">{counts[k]:,} {k}</b>' for k in PARITY_STATUSES)
         + f" ({evaluable:,} evaluable; the original fired for {s['original_fired']:,})</p>",
         _status_chart(counts, s["total"], PARITY_STATUSES, PARITY_COLORS),
         "<h2>By conversion status</h2>",
         _parity_table(run.results),
-        "<h2>Detections</h2>",
-        '<p><input id=q type=search placeholder="filter by name, status or reason" size=50> '
-        "<span id=shown></span></p><div id=list>",
     ]
     order = {"differ": 0, "not_evaluable": 1, "equal": 2}
-    for r in sorted(run.results, key=lambda r: order[r.status]):
-        parts.append(_parity_detection(r))
-    parts += ["</div>", f"<script>{_JS}</script>", "</body></html>"]
-    return "\n".join(parts) + "\n"
+    return _page(title, summary, [_parity_detection(r) for r in sorted(run.results, key=lambda r: order[r.status])])
 
 
 def _parity_table(results: list[Any]) -> str:
