@@ -13,7 +13,6 @@ readers take them back as XmlWinEventLog lines, kept beside the report.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -168,7 +167,12 @@ def _conjuncts(expr: ast.SearchExpr) -> list[ast.SearchExpr]:
     return list(expr.operands) if isinstance(expr, ast.And) else [expr]
 
 
-_SOURCE = re.compile(r"^(?:Xml)?WinEventLog:(.+)$", re.IGNORECASE)
+def _source_channel(value: str) -> str | None:
+    """The channel a Windows ``source``/``sourcetype`` value names (prefixes from the logsource table)."""
+    for prefix in load_table("logsources")["windows_source_prefixes"]:
+        if value.lower().startswith(prefix.lower()) and len(value) > len(prefix):
+            return value[len(prefix) :]
+    return None
 
 
 def _windows_event(values: dict[str, str], channel: str | None, event_id: int | None) -> Flat | None:
@@ -194,9 +198,9 @@ def _raw_fields(wants: Wants) -> Flat | None:
     for name, w in wants.items():
         if name in ("source", "sourcetype"):
             for p in w.match:
-                m = _SOURCE.match(p.replace("*", ""))
-                if m and "*" not in p:
-                    channel = m.group(1)
+                found = _source_channel(p) if "*" not in p else None
+                if found:
+                    channel = found
             continue
         if name == "eventtype":
             spec = load_table("logsources").get("eventtypes", {}).get(w.match[0] if w.match else "", {})
