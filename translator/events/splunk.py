@@ -18,11 +18,11 @@ row whose fields carry the dataset prefix (``Processes.process_name``).
 from __future__ import annotations
 
 import string
-from datetime import datetime
 from functools import cache
 from typing import Any
 
 from translator.data import load_table
+from translator.engine.correlate import event_time  # the time correlations read: both sides bin alike
 from translator.engine.logsources import Selector, selector
 from translator.sigma.cim import FieldRule, dataset_name
 
@@ -32,21 +32,6 @@ Flat = dict[str, Any]
 @cache
 def _table() -> dict[str, Any]:
     return dict(load_table("splunk_events"))
-
-
-def event_time(fields: Flat) -> float | None:
-    """Epoch seconds from the event's own time field (Windows TimeCreated, ISO 8601)."""
-    for name in _table()["time_fields"]:
-        value = fields.get(name)
-        if value is None:
-            continue
-        if isinstance(value, int | float):
-            return float(value)
-        try:
-            return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            continue
-    return None
 
 
 def splunk_view(fields: Flat) -> Flat:
