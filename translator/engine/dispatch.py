@@ -96,14 +96,6 @@ class Dispatch(Generic[T]):
                     seen.add(id(compiled))
                     yield payload, compiled, view
 
-    def __len__(self) -> int:
-        rules = set()
-        for groups in self._buckets.values():
-            for g in groups.values():
-                rules.update(id(c) for _, c in g.plain)
-                rules.update(id(c) for entries in g.anchored.values() for _, c in entries)
-        return len(rules)
-
 
 def _reached(group: _Group[T], view: Flat) -> Iterator[tuple[T, CompiledRule]]:
     yield from group.plain
