@@ -19,3 +19,31 @@ def corpus() -> Path:
     if not (CORPUS / "macros").is_dir():
         pytest.skip(f"ESCU corpus not found at {CORPUS} (clone with ../shared beside the project)")
     return CORPUS
+
+
+def detection_yaml(name: str, n: int, search: str, description: str = "Test detection.") -> str:
+    """A detection file in the corpus's shape (our own text), for a Sysmon EventID 1 search."""
+    return f"""name: {name}
+id: 5f2b8c1e-0000-4000-8000-{n:012d}
+version: 1
+date: '2024-01-01'
+author: Test
+status: production
+type: TTP
+description: {description}
+data_source:
+- Sysmon EventID 1
+search: '{search.replace("'", "''")}'
+how_to_implement: Sysmon.
+known_false_positives: None.
+references: []
+tags:
+  analytic_story:
+  - Test
+  asset_type: Endpoint
+  mitre_attack_id:
+  - T1059
+  product:
+  - Splunk Enterprise
+  security_domain: endpoint
+"""

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, REFERENCE_EXAMPLE
+from conftest import EXAMPLES, REFERENCE_EXAMPLE, detection_yaml
 
 from translator.cli import main
 from translator.engine.parity import parity
@@ -106,32 +106,6 @@ def test_a_wrong_logsource_differs(ps_events: Path, tmp_path: Path) -> None:
     assert r.only_sigma == [f"{ps_events}#4"]
 
 
-DETECTION = """name: {name}
-id: 5f2b8c1e-0000-4000-8000-0000000000{n:02d}
-version: 1
-date: '2024-01-01'
-author: Test
-status: production
-type: TTP
-description: Test detection for parity.
-data_source:
-- Sysmon EventID 1
-search: '{search}'
-how_to_implement: Sysmon.
-known_false_positives: None.
-references: []
-tags:
-  analytic_story:
-  - Test
-  asset_type: Endpoint
-  mitre_attack_id:
-  - T1059
-  product:
-  - Splunk Enterprise
-  security_domain: endpoint
-"""
-
-
 @pytest.fixture
 def sysmon_content(tmp_path: Path) -> tuple[Path, Path]:
     root = tmp_path / "content"
@@ -157,7 +131,7 @@ def sysmon_content(tmp_path: Path) -> tuple[Path, Path]:
     }
     folder = root / "detections" / "endpoint"
     for n, (name, search) in enumerate(searches.items()):
-        (folder / f"{name}.yml").write_text(DETECTION.format(name=name, n=n, search=search.replace("'", "''")))
+        (folder / f"{name}.yml").write_text(detection_yaml(name, n, search))
     proc = lambda image, cmd, host="ws1.corp", when="2024-03-01T10:00:00.000Z": event(  # noqa: E731
         SYSMON, 1, {"Image": image, "CommandLine": cmd, "User": "CORP\\ann", "ProcessId": "42"}, when, host
     )

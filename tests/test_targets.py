@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import EXAMPLES, REFERENCE_EXAMPLE
+from conftest import EXAMPLES, REFERENCE_EXAMPLE, detection_yaml
 
 from translator.cli import main
 from translator.emit import targets as tg
@@ -24,31 +24,6 @@ from translator.sigma.rule import collection_of, load_rule
 # Targets whose own field model has no PowerShell script-block text: the backend (with its
 # default pipeline) refuses the reference rule, and the report must say why.
 NO_SCRIPT_BLOCKS = {"carbon_black", "cortex_xdr", "kusto", "panther", "secops", "sentinel_one_pq"}
-
-WHERE_CASED = """name: Cased Image {n}
-id: 00000000-0000-4000-8000-00000000000{n}
-version: 1
-date: '2024-01-01'
-author: Test
-status: production
-type: TTP
-description: A where with == is case-sensitive; some backends cannot say that.
-data_source:
-- Sysmon EventID 1
-search: '`sysmon` EventCode=1 {cond} | `cased_image_{n}_filter`'
-how_to_implement: Sysmon.
-known_false_positives: None.
-references: []
-tags:
-  analytic_story:
-  - Test
-  asset_type: Endpoint
-  mitre_attack_id:
-  - T1059
-  product:
-  - Splunk Enterprise
-  security_domain: endpoint
-"""
 
 
 def test_every_installed_backend_is_a_target() -> None:
@@ -124,8 +99,10 @@ def batch(tmp_path: Path) -> Path:
     shutil.copytree(EXAMPLES, root)
     other = root / "detections" / "other"
     other.mkdir()
-    (other / "cased_image_1.yml").write_text(WHERE_CASED.format(n=1, cond='| where Image=="C:\\\\x\\\\Cmd.exe"'))
-    (other / "cased_image_2.yml").write_text(WHERE_CASED.format(n=2, cond='Image="*\\\\rundll32.exe"'))
+    cased = "A where with == is case-sensitive; some backends cannot say that."
+    for n, cond in ((1, '| where Image=="C:\\\\x\\\\Cmd.exe"'), (2, 'Image="*\\\\rundll32.exe"')):
+        search = f"`sysmon` EventCode=1 {cond} | `cased_image_{n}_filter`"
+        (other / f"cased_image_{n}.yml").write_text(detection_yaml(f"Cased Image {n}", n, search, cased))
     (root / "macros" / "sysmon.yml").write_text(
         "name: sysmon\ndefinition: source=XmlWinEventLog:Microsoft-Windows-Sysmon/Operational\n"
     )
