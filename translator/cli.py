@@ -378,6 +378,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_parity(args: argparse.Namespace) -> int:
     from translator.emit.reports import parity_html, parity_junit
+    from translator.engine.generate import json_path
     from translator.engine.parity import parity
 
     for p in args.events:
@@ -425,8 +426,8 @@ def cmd_parity(args: argparse.Namespace) -> int:
     if generated is not None:
         g = result.generated_summary()
         print(
-            f"generated events ({generated}): {g['with_events']} detection(s) got some; {g['checked']} checked on "
-            f"them (the original selects its own positive), {g['equal']} equal on them"
+            f"generated events ({generated}, {json_path(generated)}): {g['with_events']} detection(s) got some; "
+            f"{g['checked']} checked on them (the original selects its own positive), {g['equal']} equal on them"
         )
     for name, counts in result.target_summary().items():
         print(

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from translator.engine.logsources import Flat, Selector, Source
+from translator.engine.logsources import Flat, Named, Selector, Source
 from translator.engine.sigma_eval import Anchor, CompiledRule, anchor_keys, event_id_of
 
 T = TypeVar("T")
@@ -31,7 +31,7 @@ WINDOWS, OTHER = "\0windows", "\0other"  # buckets for logsources without channe
 class _Group(Generic[T]):
     """The rules of one bucket that see events through one source (None: the event as it is)."""
 
-    source: Source | None
+    source: Source | Named | None
     plain: list[tuple[T, CompiledRule]] = field(default_factory=list)
     anchored: dict[Anchor, list[tuple[T, CompiledRule]]] = field(default_factory=dict)
     probes: set[tuple[str, str]] = field(default_factory=set)  # (field, kind) pairs worth looking up
@@ -41,12 +41,14 @@ class _Group(Generic[T]):
 class Dispatch(Generic[T]):
     """Rules (each with a payload ``T``, e.g. its index) filed by where their events can come from."""
 
-    _buckets: dict[tuple[str, int | None], dict[Source | None, _Group[T]]] = field(default_factory=dict)
+    _buckets: dict[tuple[str, int | None], dict[Source | Named | None, _Group[T]]] = field(default_factory=dict)
 
     def add(self, payload: T, compiled: CompiledRule, selector: Selector) -> None:
         ids = compiled.event_ids
         if selector.everything:
-            self._file((WINDOWS if selector.windows else OTHER), ids, None, payload, compiled)
+            if selector.windows:  # event-log records as they are
+                self._file(WINDOWS, ids, None, payload, compiled)
+            self._file(OTHER, ids, selector.named, payload, compiled)  # others by their sourcetype
             return
         for source in selector.sources:
             allowed: frozenset[int] | None = source.event_ids or None
@@ -58,7 +60,12 @@ class Dispatch(Generic[T]):
                 self._file(channel, allowed, source, payload, compiled)
 
     def _file(
-        self, channel: str, ids: frozenset[int] | None, source: Source | None, payload: T, compiled: CompiledRule
+        self,
+        channel: str,
+        ids: frozenset[int] | None,
+        source: Source | Named | None,
+        payload: T,
+        compiled: CompiledRule,
     ) -> None:
         for eid in ids if ids is not None else (None,):
             groups = self._buckets.setdefault((channel, eid), {})

@@ -7,20 +7,32 @@ chosen to fit each wildcard, comparison and negation; data-model fields are
 turned back into raw fields through ``data/cim.yml`` (the converter's table,
 read the other way); source terms become the event's channel. Generation
 reads only the original's AST, never the Sigma rule, so it cannot hide a
-translation mistake. Only Windows event-log searches are generated for: the
-readers take them back as XmlWinEventLog lines, kept beside the report.
+translation mistake.
+
+The positive also carries the fields a later ``stats ... by`` groups on, since
+Splunk drops events lacking one. Windows searches (source terms naming a
+channel, or a Windows data-model feed) give event-log records, kept as
+XmlWinEventLog lines; searches of other products' sourcetypes (cloud, SaaS,
+network) give JSON documents carrying that ``sourcetype``, kept as JSON lines.
+Both files sit beside the report so a failure can be replayed.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from translator.data import load_table
 from translator.engine.logsources import selector
 from translator.engine.spl_values import as_number, search_compare, search_equals
-from translator.sigma.cim import dataset_name, select_feed
+from translator.sigma.cim import raw_feed, select_feed
+from translator.sigma.detection import CIDR
 from translator.spl import ast
 
 Flat = dict[str, Any]
@@ -94,9 +106,12 @@ def value_for(w: Want) -> str | None:
     if w.absent:
         return None if (w.match or w.present or w.compare) else ""
     candidates: list[str] = []
-    exact = [p for p in w.match if "*" not in p]
+    exact = [p for p in w.match if "*" not in p and not CIDR.match(p)]
     if exact:
         candidates = [exact[0]]
+    elif networks := [p for p in w.match if CIDR.match(p)]:
+        net = ipaddress.ip_network(networks[0], strict=False)
+        candidates = [str(net.network_address + (1 if net.num_addresses > 1 else 0))]
     elif w.match:
         prefix = max((p.split("*")[0] for p in w.match), key=len)
         suffix = max((p.split("*")[-1] for p in w.match), key=len)
@@ -126,40 +141,102 @@ def _fits(value: str, w: Want) -> bool:
     )
 
 
-# -- from constraints to a Windows event ------------------------------------------------------------
+# -- which fields the rest of the search needs ------------------------------------------------------
+
+_REX_GROUP = re.compile(r"\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>")
+_SOURCE_TERMS = ("source", "sourcetype", "eventtype", "index")
+
+
+def kept_fields(commands: tuple[ast.Command, ...]) -> list[str]:
+    """Fields an event must carry to reach the results: the group-by fields of the first
+    grouping commands (stats, eventstats, dedup), read back through earlier renames, less the
+    ones an earlier command makes (eval, rex, lookup outputs, fillnull). Splunk drops an event
+    that lacks a by-field, so a positive without them would never show."""
+    made: set[str] = set()
+    origin: dict[str, str] = {}  # name now -> name on the event
+    out: list[str] = []
+
+    def need(names: tuple[str, ...] | list[str]) -> None:
+        out.extend(n for n in (origin.get(f, f) for f in names if f not in made) if n not in out)
+
+    for cmd in commands:
+        if isinstance(cmd, ast.EvalCommand):
+            made.update(a.field for a in cmd.assignments)
+        elif isinstance(cmd, ast.RenameCommand):
+            for old, new in cmd.pairs:
+                if "*" in old or "*" in new:
+                    return out  # wildcard renames: the names are not followed further
+                origin[new] = origin.get(old, old)
+                if old in made:
+                    made.add(new)
+                else:
+                    made.discard(new)
+        elif isinstance(cmd, ast.FillnullCommand):
+            if not cmd.fields:
+                return out  # every later field is filled
+            made.update(cmd.fields)
+        elif isinstance(cmd, ast.LookupCommand):
+            made.update(o.alias or o.field for o in cmd.outputs)
+        elif isinstance(cmd, ast.ArgsCommand) and cmd.name == "rex":
+            made.update(g for a in cmd.args for g in _REX_GROUP.findall(a.text))
+        elif isinstance(cmd, ast.ArgsCommand) and cmd.name == "dedup":
+            if (cmd.option("keepempty") or "false").lower() != "true":
+                need([a.text for a in cmd.args])
+        elif isinstance(cmd, ast.StatsCommand):
+            need(cmd.by)
+            if cmd.name != "eventstats":
+                return out  # later commands read the results, not the events
+    return out
+
+
+# -- from constraints to an event -------------------------------------------------------------------
 
 
 @dataclass
 class Generated:
-    label: str  # "positive" or "near miss: <term>"
+    label: str  # "positive" or "near miss: term N"
     fields: Flat
+    kind: str = "windows"  # "windows": an event-log record (XML line); "json": a JSON document
+
+    def line(self, record: int) -> str:
+        """The event as one line of its replay file."""
+        return xml_line(self.fields, record) if self.kind == "windows" else json_line(self.fields)
+
+
+ToEvent = Callable[[Wants], "tuple[str, Flat] | None"]
 
 
 def generate(pipeline: ast.Pipeline, data_sources: tuple[str, ...] = ()) -> list[Generated]:
-    """A positive and near misses for ``pipeline``'s first command ([] when it cannot be generated for)."""
+    """A positive and near misses for ``pipeline``'s first command ([] when it cannot be generated for).
+
+    The positive also carries every field a later ``stats ... by`` groups on (see :func:`kept_fields`);
+    each of those is a term too, so a near miss lacks it.
+    """
     first = pipeline.commands[0] if pipeline.commands else None
+    to_event: ToEvent
     if isinstance(first, ast.SearchCommand) and first.expr is not None:
-        expr, to_raw = first.expr, _raw_fields
-    elif isinstance(first, ast.TstatsCommand) and first.datamodel and first.where is not None:
+        expr, kept, to_event = first.expr, kept_fields(pipeline.commands[1:]), _raw_event
+    elif isinstance(first, ast.TstatsCommand) and first.datamodel:
         feed = select_feed(first.datamodel, data_sources)
         if feed is None:
             return []
-        expr, to_raw = first.where, _datamodel_fields(first.datamodel, feed)
+        expr = first.where if first.where is not None else ast.Term(ast.Value("*"))
+        kept, to_event = list(first.by), _datamodel_event(feed)
     else:
         return []
-    wants = solve(expr)
-    if wants is None:
+    terms = _conjuncts(expr) + [ast.Compare(f, "=", ast.Value("*")) for f in kept if f != "_time"]
+    whole = ast.And(tuple(terms)) if len(terms) > 1 else terms[0]
+    wants = solve(whole)
+    made = to_event(wants) if wants is not None else None
+    if made is None:
         return []
-    positive = to_raw(wants)
-    if positive is None:
-        return []
-    out = [Generated("positive", positive)]
-    terms = _conjuncts(expr)
+    kind, positive = made
+    out = [Generated("positive", positive, kind)]
     for i in range(len(terms)):
         broken = solve(ast.And(tuple(t if j != i else ast.Not(t) for j, t in enumerate(terms))))
-        event = to_raw(broken) if broken is not None else None
-        if event is not None and event != positive:
-            out.append(Generated(f"near miss: term {i + 1}", event))
+        miss = to_event(broken) if broken is not None else None
+        if miss is not None and miss[1] != positive:
+            out.append(Generated(f"near miss: term {i + 1}", miss[1], miss[0]))
     return out
 
 
@@ -169,20 +246,167 @@ def _conjuncts(expr: ast.SearchExpr) -> list[ast.SearchExpr]:
 
 def _source_channel(value: str) -> str | None:
     """The channel a Windows ``source``/``sourcetype`` value names (prefixes from the logsource table)."""
+    value = value.lstrip("*")
     for prefix in load_table("logsources")["windows_source_prefixes"]:
-        if value.lower().startswith(prefix.lower()) and len(value) > len(prefix):
+        if value.lower().startswith(prefix.lower()) and len(value) > len(prefix) and "*" not in value:
             return value[len(prefix) :]
     return None
 
 
-def _windows_event(values: dict[str, str], channel: str | None, event_id: int | None) -> Flat | None:
-    if channel is None:
+def _is_windows_source(value: str) -> bool:
+    v = value.lower().lstrip("*")
+    return any(v.startswith(p.lower().rstrip(":")) for p in load_table("logsources")["windows_source_prefixes"])
+
+
+def _other_channel(w: Want) -> str | None:
+    """A channel from the table that no rendering of the avoided source values names."""
+    prefixes = load_table("logsources")["windows_source_prefixes"]
+    for channel in load_table("logsources")["windows_channels"]:
+        if all(_fits(prefix + channel, w) for prefix in prefixes):
+            return str(channel)
+    return None
+
+
+def _other_sourcetype(w: Want) -> str | None:
+    """For a near miss on a source term: a sourcetype of another logsource in the table, so the
+    event is of a different product rather than of an unknown one (two sourcetypes of one
+    logsource are one to a Sigma rule)."""
+    table = load_table("logsources")["sourcetypes"]
+    avoided = [dict(ls) for name, ls in table.items() if any(search_equals(name, p) for p in w.avoid)]
+    for name, ls in table.items():
+        if not _is_windows_source(str(name)) and dict(ls) not in avoided and _fits(str(name), w):
+            return str(name)
+    return value_for(w)
+
+
+def _sourcetype_for(spec: dict[str, Any]) -> str | None:
+    """A sourcetype the table says carries the logsource ``spec`` (for eventtypes of other products)."""
+    want = {k: spec[k] for k in ("product", "category", "service") if spec.get(k)}
+    for name, ls in load_table("logsources")["sourcetypes"].items():
+        if dict(ls) == want:
+            return str(name)
+    return None
+
+
+def _raw_event(wants: Wants) -> tuple[str, Flat] | None:
+    """Constraints of a raw search -> a Windows record (source terms name its channel) or, for a
+    sourcetype of another product, a JSON document carrying that sourcetype."""
+    channel: str | None = None
+    named: dict[str, str] = {}  # source / sourcetype values of a non-Windows event
+    for name in ("source", "sourcetype"):
+        w = wants.get(name)
+        if w is None:
+            continue
+        for p in w.match:
+            channel = channel or _source_channel(p)
+        if w.avoid and not w.match and any(_source_channel(p) for p in w.avoid):
+            channel = channel or _other_channel(w)  # a near miss on a Windows source: another channel
+            continue
+        if w.avoid and not w.match:  # a near miss on another product's source: all of another product's
+            terms = [wants[n] for n in ("source", "sourcetype") if n in wants]
+            other = _other_sourcetype(Want(avoid=[p for t in terms for p in t.avoid + t.match]))
+            if other is None:
+                return None
+            named = {"sourcetype": other, "source": other}
+            break
+        value = value_for(w)
+        if value is None or w.absent:
+            return None
+        if not _is_windows_source(value):
+            named[name] = value
+    if "eventtype" in wants:
+        w = wants["eventtype"]
+        spec = load_table("logsources").get("eventtypes", {}).get(w.match[0] if w.match else "", {})
+        sel = selector(spec.get("product"), spec.get("category"), spec.get("service"))
+        if sel.sources:
+            channel = sorted(sel.sources[0].channels)[0]
+        elif (sourcetype := _sourcetype_for(spec)) is not None:
+            named.setdefault("sourcetype", sourcetype)
+    rest = {k: v for k, v in wants.items() if k not in _SOURCE_TERMS}
+    if channel is not None:
+        return _windows_record(rest, channel)
+    if named:
+        values = _values(rest, set(), "/", _ALWAYS_ANY)
+        if values is None:
+            return None
+        document: Flat = {"timestamp": TIME, "host": "gen-host.example", **named}
+        document.setdefault("source", named.get("sourcetype", ""))
+        return "json", {**document, **values}
+    return None
+
+
+TIME = "2024-05-01T12:00:00.000Z"
+_ALWAYS_ANY = frozenset(load_table("logsources")["always_present"]["*"])
+
+
+def _windows_aliases() -> dict[str, str]:
+    """Splunk's names for raw Windows fields (host -> Computer, dest -> Computer, EventCode -> EventID)."""
+    table = load_table("splunk_events")
+    out = {k: str(v) for k, v in table["windows_aliases"].items()}
+    for name, templates in table["windows"].items():
+        if len(templates) == 1 and re.fullmatch(r"\{\w+\}", templates[0]):
+            out[name] = templates[0][1:-1]
+    return out
+
+
+def _windows_record(wants: Wants, channel: str) -> tuple[str, Flat] | None:
+    aliases = _windows_aliases()
+    wants = _rename(wants, aliases)
+    event_id: int | None = None
+    ids = wants.pop("EventID", None)
+    if ids is not None and (ids.match or ids.compare or ids.avoid or ids.absent):
+        n = as_number(value_for(ids))
+        if n is None or ids.absent:
+            return None
+        event_id = int(n)
+    # CIM names the add-on extracts (process_name, ...) go back to the raw fields they come from
+    service = (load_table("logsources")["windows_channels"].get(channel) or {}).get("service")
+    source, feed = _raw_source(service, event_id)
+    raw, paths = _lower(wants, feed, strict=False)
+    if source is not None and source.renames:
+        raw = _rename(raw, {dst: src for src, dst in source.renames})
+    present = load_table("logsources")["always_present"]
+    always = _ALWAYS_ANY | set(present["windows"]) | set(aliases)
+    category = _category(service, event_id)
+    values = _values(raw, paths, "\\", always, frozenset(present.get(f"windows/{category}", ())))
+    if values is None:
         return None
+    return "windows", _windows_event(values, channel, event_id)
+
+
+def _category(service: str | None, event_id: int | None) -> str | None:
+    """The Sigma category a (service, event id) pins (Sysmon 1 -> process_creation), if any."""
+    for row in load_table("logsources")["categories"]:
+        if row["service"] == service and row["event_codes"] == [event_id]:
+            return str(row["category"])
+    return None
+
+
+def _raw_source(service: str | None, event_id: int | None) -> tuple[Any, Any]:
+    """(the evaluator's source, the CIM feed) of the category a (service, event id) pins, if any."""
+    category = _category(service, event_id)
+    if category is None or event_id is None:
+        return None, None
+    sel = selector("windows", category, None)
+    source = next((s for s in sel.sources if event_id in s.event_ids), None)
+    return source, raw_feed({"product": "windows", "category": category})
+
+
+def _rename(wants: Wants, names: dict[str, str]) -> Wants:
+    out: Wants = {}
+    for name, w in wants.items():
+        out = _merge(out, {names.get(name, name): w})
+    return out
+
+
+def _windows_event(values: dict[str, str], channel: str, event_id: int | None) -> Flat:
     fields: Flat = {
         "Provider_Name": "Microsoft-Windows-Sysmon" if "Sysmon" in channel else channel.split("/")[0],
         "Channel": channel,
         "Computer": values.pop("Computer", "gen-host.example"),
-        "TimeCreated": "2024-05-01T12:00:00.000Z",
+        "TimeCreated": TIME,
+        "ProcessID": 4,
+        "ThreadID": 8,
     }
     if event_id is not None:
         fields["EventID"] = event_id
@@ -190,97 +414,106 @@ def _windows_event(values: dict[str, str], channel: str | None, event_id: int | 
     return fields
 
 
-def _raw_fields(wants: Wants) -> Flat | None:
-    """Constraints of a raw search -> a Windows event (source terms pick the channel)."""
-    channel: str | None = None
-    event_id: int | None = None
-    values: dict[str, str] = {}
+def _lower(wants: Wants, feed: Any, prefix: str = "", strict: bool = True) -> tuple[Wants, set[str]] | None:
+    """CIM-named constraints -> constraints on the feed's Sigma (raw) fields, through ``data/cim.yml``.
+
+    ``strict``: every name must be a CIM field of the feed (a data model row has no others);
+    otherwise names the feed does not list pass through as raw names.
+    """
+    raw: Wants = {}
+    paths: set[str] = set()
+    sep = feed.separator if feed is not None else "\\"
     for name, w in wants.items():
-        if name in ("source", "sourcetype"):
-            for p in w.match:
-                found = _source_channel(p) if "*" not in p else None
-                if found:
-                    channel = found
+        cim = name[len(prefix) :] if prefix and name.startswith(prefix) else name
+        rule = feed.fields.get(cim) if feed is not None else None
+        if rule is None:
+            if strict and name not in _ALWAYS_ANY:
+                return None  # no raw field carries it: not generated
+            raw = _merge(raw, {name: w})
             continue
-        if name == "eventtype":
-            spec = load_table("logsources").get("eventtypes", {}).get(w.match[0] if w.match else "", {})
-            sel = selector(spec.get("product"), spec.get("category"), spec.get("service"))
-            if sel.sources:
-                channel = sorted(sel.sources[0].channels)[0]
-            continue
-        if name == "index":
+        if rule.value == "basename":
+            if w.compare:
+                return None
+            # a file name pattern is a pattern on the path's last part
+            part = Want(
+                [_in_path(p, sep) for p in w.match], [_in_path(p, sep) for p in w.avoid], [], w.present, w.absent
+            )
+            paths.add(rule.sigma)
+        elif rule.value == "values":
+            value = value_for(w)
+            picked = [s for c, sigma in rule.values if value and search_equals(c, value) for s in sigma]
+            if not picked or w.absent:
+                return None
+            part = Want(match=[picked[0]])
+        elif rule.value == "derived":
+            return None
+        else:
+            part = w
+        raw = _merge(raw, {rule.sigma: part})
+    return raw, paths
+
+
+def _values(
+    raw: Wants | None,
+    paths: set[str],
+    sep: str,
+    always: frozenset[str] | set[str],
+    required: frozenset[str] = frozenset(),
+) -> Flat | None:
+    """One value per constrained field. A field the record itself always carries (``always``:
+    Computer, EventID, ...) needs no value when only its presence is asked; one every event of
+    the category carries (``required``: a 4104's ScriptBlockText and UserID) gets one anyway.
+    Neither can be made absent."""
+    if raw is None:
+        return None
+    raw = _merge({name: Want(present=True) for name in required}, raw)
+    values: Flat = {}
+    for name, w in raw.items():
+        if (name in always or name in required) and w.absent:
+            return None
+        if name in always and not (w.match or w.avoid or w.compare):
             continue
         value = value_for(w)
         if value is None:
             return None
         if w.absent:
             continue
-        if name in ("EventCode", "EventID"):
-            n = as_number(value)
-            if n is None:
-                return None
-            event_id = int(n)
-            continue
-        if name in ("host", "dest", "dvc", "ComputerName"):
-            name = "Computer"
+        if name in paths and not value.startswith(("C:", "/")):
+            base = "/usr/bin" if sep == "/" else "C:\\Windows\\System32"
+            full = base + value if value.startswith(sep) else base + sep + value
+            value = full if _fits(full, w) else value
         values[name] = value
-    if channel is None:
-        return None
-    return _windows_event(values, channel, event_id)
+    return values
 
 
-def _datamodel_fields(datamodel: str, feed: Any) -> Any:
-    spec = load_table("cim")["datasets"][dataset_name(datamodel)]
-    prefix = spec["prefix"] + "."
+def _datamodel_event(feed: Any) -> ToEvent:
+    """Constraints on a data model's fields -> the raw record its feed builds the row from."""
+    prefix = feed.prefix + "."
     sel = selector(feed.logsource.get("product"), feed.logsource.get("category"), feed.logsource.get("service"))
     source = next((s for s in sel.sources if not s.renames), None)
 
-    def to_raw(wants: Wants) -> Flat | None:
-        if source is None:
+    def to_event(wants: Wants) -> tuple[str, Flat] | None:
+        lowered = _lower({k: v for k, v in wants.items() if k not in _SOURCE_TERMS}, feed, prefix)
+        if lowered is None:
             return None
-        sep = feed.separator
-        raw: Wants = {}
-        paths: set[str] = set()
-        for name, w in wants.items():
-            cim = name[len(prefix) :] if name.startswith(prefix) else name
-            rule = feed.fields.get(cim)
-            if rule is None:
-                return None  # no raw field carries it: not generated
-            if rule.value == "basename":
-                if w.compare:
-                    return None
-                # a file name pattern is a pattern on the path's last part
-                part = Want(
-                    [_in_path(p, sep) for p in w.match], [_in_path(p, sep) for p in w.avoid], [], w.present, w.absent
-                )
-                paths.add(rule.sigma)
-            elif rule.value == "values":
-                value = value_for(w)
-                picked = [s for c, sigma in rule.values if value and search_equals(c, value) for s in sigma]
-                if not picked:
-                    return None
-                part = Want(match=[picked[0]])
-            elif rule.value == "derived":
+        raw, paths = lowered
+        if source is not None:  # a Windows feed: an event-log record of the feed's channel
+            always = _ALWAYS_ANY | set(load_table("logsources")["always_present"]["windows"])
+            values = _values(raw, paths, feed.separator, always)
+            if values is None:
                 return None
-            else:
-                part = w
-            raw = _merge(raw, {rule.sigma: part})
-        values: dict[str, str] = {}
-        for name, w in raw.items():
-            value = value_for(w)
-            if value is None:
-                return None
-            if w.absent:
-                continue
-            if name in paths and not value.startswith(("C:", "/")):
-                base = "/usr/bin" if sep == "/" else "C:\\Windows\\System32"
-                full = base + value if value.startswith(sep) else base + sep + value
-                value = full if _fits(full, w) else value
-            values[name] = value
-        event_id = min(source.event_ids) if source.event_ids else None
-        return _windows_event(values, sorted(source.channels)[0], event_id)
+            event_id = min(source.event_ids) if source.event_ids else None
+            return "windows", _windows_event(values, sorted(source.channels)[0], event_id)
+        sourcetype = _sourcetype_for(feed.logsource)
+        if sel.windows or sourcetype is None:
+            return None
+        values = _values(raw, paths, feed.separator, _ALWAYS_ANY)
+        if values is None:
+            return None
+        return "json", {"timestamp": TIME, "host": "gen-host.example", "sourcetype": sourcetype,
+                        "source": sourcetype, **values}  # fmt: skip
 
-    return to_raw
+    return to_event
 
 
 def _in_path(pattern: str, sep: str) -> str:
@@ -288,17 +521,69 @@ def _in_path(pattern: str, sep: str) -> str:
     return pattern if pattern.startswith("*") else f"*{sep}{pattern}"
 
 
+# -- replay files -----------------------------------------------------------------------------------
+
+
 def xml_line(fields: Flat, record: int) -> str:
     """A flat Windows event as one XmlWinEventLog line (what the XML reader takes back)."""
-    system = {"Provider_Name", "Channel", "Computer", "TimeCreated", "EventID"}
+    system = {"Provider_Name", "Channel", "Computer", "TimeCreated", "EventID", "ProcessID", "ThreadID", "UserID"}
     data = "".join(
         f"<Data Name={quoteattr(str(k))}>{escape(str(v))}</Data>" for k, v in fields.items() if k not in system
+    )
+    execution = (
+        f"<Execution ProcessID='{fields['ProcessID']}' ThreadID='{fields['ThreadID']}'/>"
+        if "ProcessID" in fields and "ThreadID" in fields
+        else ""
     )
     return (
         "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System>"
         f"<Provider Name={quoteattr(str(fields['Provider_Name']))}/>"
         + (f"<EventID>{fields['EventID']}</EventID>" if "EventID" in fields else "")
         + f"<TimeCreated SystemTime='{fields['TimeCreated']}'/><EventRecordID>{record}</EventRecordID>"
-        f"<Channel>{escape(str(fields['Channel']))}</Channel><Computer>{escape(str(fields['Computer']))}</Computer>"
-        f"</System><EventData>{data}</EventData></Event>"
+        + execution
+        + f"<Channel>{escape(str(fields['Channel']))}</Channel><Computer>{escape(str(fields['Computer']))}</Computer>"
+        + (f"<Security UserID={quoteattr(str(fields['UserID']))}/>" if "UserID" in fields else "")
+        + "</System><EventData>"
+        + data
+        + "</EventData></Event>"
     )
+
+
+def json_path(xml_path: Path) -> Path:
+    """Where the JSON lines of the other products' events go, beside the XML file."""
+    return xml_path.with_suffix(".jsonl")
+
+
+def json_line(fields: Flat) -> str:
+    """Splunk-style flat names (``a.b``, ``a{}.b``) back into one nested JSON document."""
+    return json.dumps(nest(fields), ensure_ascii=False, sort_keys=False)
+
+
+def nest(fields: Flat) -> dict[str, Any]:
+    """The document whose flattening (:func:`translator.events.flatten.flatten_json`) gives ``fields``."""
+    doc: dict[str, Any] = {}
+    for name, value in fields.items():
+        if not _place(doc, name.split("."), value):
+            doc[name] = value  # a path that clashes with another field's: kept flat, it flattens the same
+    return doc
+
+
+def _place(node: dict[str, Any], parts: list[str], value: Any) -> bool:
+    key, rest = parts[0], parts[1:]
+    array = key.endswith("{}") and len(key) > 2
+    key = key[:-2] if array else key
+    if not rest:
+        if key in node:
+            return False
+        node[key] = [value] if array else value
+        return True
+    if array:
+        holder = node.setdefault(key, [{}])
+        if not (isinstance(holder, list) and holder and isinstance(holder[0], dict)):
+            return False
+        child = holder[0]
+    else:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            return False
+    return _place(child, rest, value)

@@ -4,7 +4,9 @@ A Windows service names channels; a category names (service, event ids) pairs,
 and for some pairs a field renaming (Security 4688 calls Image NewProcessName).
 A logsource the table has no channel for selects every event of its kind:
 for Windows, every event-log record; for other products (cloud, SaaS, network
-devices, whose JSON carries no channel), every record that is not a Windows one.
+devices, whose JSON carries no channel), every record that is not a Windows one,
+unless the record names its ``sourcetype`` (Splunk exports do): then the
+``sourcetypes`` table says which logsource it is of, as it does for the converter.
 """
 
 from __future__ import annotations
@@ -44,16 +46,37 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Named:
+    """A logsource without channels, checked on records that are not Windows event-log records:
+    one naming a sourcetype (or source) the table knows is of that logsource only; one naming
+    none the table knows may be of any non-Windows logsource (cloud JSON rarely says)."""
+
+    product: str = ""
+    category: str = ""
+    service: str = ""
+
+    def view(self, event: Flat) -> Flat | None:
+        named = sourcetype_logsource(event.get("sourcetype")) or sourcetype_logsource(event.get("source"))
+        if named is None:
+            return None if self.product == "windows" else event
+        mine = (("product", self.product), ("category", self.category), ("service", self.service))
+        return event if all(not v or named.get(k) == v for k, v in mine) else None
+
+
+@dataclass(frozen=True)
 class Selector:
     sources: tuple[Source, ...] = field(default_factory=tuple)
     everything: bool = False  # no channel in the table: every event of the right kind is a candidate
-    windows: bool = False  # with ``everything``: Windows event-log records only, else only the others
+    windows: bool = False  # with ``everything``: Windows event-log records too (else none of them)
+    named: Named | None = None  # with ``everything``: the check on records of other kinds (JSON, CSV)
 
     def view(self, event: Flat) -> Flat | None:
         """The event as the rule should see it, or None when it is not of this logsource."""
         if self.everything:
             # a Windows event-log record always names its provider; JSON from other products never does
-            return event if ("Provider_Name" in event) == self.windows else None
+            if "Provider_Name" in event:
+                return event if self.windows else None
+            return self.named.view(event) if self.named is not None else None
         for s in self.sources:
             view = s.view(event)
             if view is not None:
@@ -114,7 +137,8 @@ def selector(product: str | None, category: str | None, service: str | None) -> 
     table = _table()
     services = _service_channels()
     product = product or ""
-    fallback = Selector(everything=True, windows=product == "windows")
+    named = Named(product, category or "", service or "")
+    fallback = Selector(everything=True, windows=product == "windows", named=named)
     if service:
         channels = services.get((product, service))
         return Selector((Source(channels),)) if channels else fallback
@@ -133,6 +157,16 @@ def selector(product: str | None, category: str | None, service: str | None) -> 
     return fallback
 
 
+@cache
+def _sourcetypes() -> dict[str, dict[str, str]]:
+    return {str(k).lower(): dict(v) for k, v in load_table("logsources")["sourcetypes"].items()}
+
+
+def sourcetype_logsource(value: Any) -> dict[str, str] | None:
+    """The logsource a ``sourcetype`` value names (compared case-insensitively), or None."""
+    return _sourcetypes().get(value.lower()) if isinstance(value, str) else None
+
+
 def selector_for(rule: Any) -> Selector:
     ls = rule.logsource
     return selector(ls.product, ls.category, ls.service)
@@ -145,4 +179,4 @@ def _int(value: Any) -> int | None:
         return None
 
 
-__all__ = ["Selector", "Source", "selector", "selector_for"]
+__all__ = ["Named", "Selector", "Source", "selector", "selector_for", "sourcetype_logsource"]

@@ -22,7 +22,7 @@ from translator.content import Content, load_detection
 from translator.emit import targets as tg
 from translator.emit.writer import write_atomic
 from translator.engine.evaluate import Loaded, Merger, RuleResult, Scanner, add_collection
-from translator.engine.generate import generate, xml_line
+from translator.engine.generate import generate, json_path
 from translator.engine.sigma_eval import NotEvaluable
 from translator.engine.spl_exec import EventSet, run
 from translator.errors import TranslatorError
@@ -131,7 +131,7 @@ def parity(
     own: dict[str, list[str]] = {}
     if generate_to is not None:
         own = _generate(items, content_for, generate_to)
-        event_paths = [*event_paths, generate_to]
+        event_paths = [*event_paths, generate_to, json_path(generate_to)]
     events: list[tuple[str, dict[str, Any]]] = []
     for item in read_events(event_paths):
         if isinstance(item, Problem):
@@ -172,8 +172,9 @@ def parity(
 def _generate(
     items: list[tuple[Path, Path]], content_for: Callable[[Path], Content], path: Path
 ) -> dict[str, list[str]]:
-    """Write generated events for every detection to ``path``; detection file -> its event refs."""
-    lines: list[str] = []
+    """Write generated events for every detection: Windows records to ``path`` (XML lines), other
+    products' events beside it (:func:`json_path`, JSON lines); detection file -> its event refs."""
+    files: dict[str, tuple[Path, list[str]]] = {"windows": (path, []), "json": (json_path(path), [])}
     own: dict[str, list[str]] = {}
     for det_path, _rel in items:
         try:
@@ -182,9 +183,11 @@ def _generate(
         except TranslatorError:
             continue
         for g in generate(pipeline, tuple(det.data_sources)):
-            lines.append(xml_line(g.fields, len(lines) + 1))
-            own.setdefault(str(det_path), []).append(f"{path}#{len(lines)}")
-    write_atomic(path, "\n".join(lines) + "\n" if lines else "")
+            target, lines = files[g.kind]
+            lines.append(g.line(len(lines) + 1))
+            own.setdefault(str(det_path), []).append(f"{target}#{len(lines)}")
+    for target, lines in files.values():
+        write_atomic(target, "\n".join(lines) + "\n" if lines else "")
     return own
 
 

@@ -93,7 +93,7 @@ def _convert_raw(
         draft.status = UNSUPPORTED
         draft.reasons.append("no Sigma logsource could be inferred from the search's source terms")
         return draft
-    product = inferred.logsource.get("product", "")
+    product = ls.record_product(inferred.logsource)
     feed = cim.raw_feed(inferred.logsource)
 
     def make_ctx() -> Lowering:

@@ -164,11 +164,32 @@ def _same(items: list[Any]) -> bool:
     return all(x == items[0] for x in items)
 
 
+def _event_log(logsource: dict[str, str]) -> bool:
+    """Whether a Windows logsource is read from event logs (the table names its channel or event
+    codes); IIS, AD monitoring or Exchange management logs are not, and lack the record's fields."""
+    table = load_table("logsources")
+    if "service" in logsource:
+        return any(
+            ls.get("service") == logsource["service"] for ls in table["windows_channels"].values()
+        ) or f"windows/{logsource['service']}" in table.get("extra_channels", {})
+    if "category" in logsource:
+        return any(row["category"] == logsource["category"] for row in table["categories"])
+    return True
+
+
+def record_product(logsource: dict[str, str]) -> str:
+    """The product whose record fields and field names (``data/fields.yml``) apply: "" for a
+    Windows log that is not an event log (it has no Computer, EventID, ... of its own)."""
+    product = logsource.get("product", "")
+    return product if product != "windows" or _event_log(logsource) else ""
+
+
 def always_present(logsource: dict[str, str]) -> set[str]:
-    """Fields every event of ``logsource`` has (see ``always_present`` in the table)."""
+    """Fields every event of ``logsource`` has (see ``always_present`` in the table; the Windows
+    record's own fields only for logsources read from event logs)."""
     table = load_table("logsources")["always_present"]
     product = logsource.get("product", "")
-    keys = ["*", product]
+    keys = ["*", record_product(logsource)]
     for k in ("service", "category"):
         if k in logsource:
             keys.append(f"{product}/{logsource[k]}")

@@ -1,0 +1,126 @@
+"""Generated events: what the original's later commands need, Splunk's names back to raw fields,
+other products' events as JSON, and the sourcetype a JSON record names."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import detection_yaml
+
+from translator.engine.generate import generate, kept_fields, nest
+from translator.engine.logsources import selector
+from translator.engine.parity import parity
+from translator.events.flatten import flatten_json
+from translator.spl import parse
+from translator.workflow import content_loader
+
+SYSMON = "Microsoft-Windows-Sysmon/Operational"
+
+
+def test_kept_fields_follow_renames_and_skip_made_fields() -> None:
+    query = (
+        'a=1 | eval score=1 | rex field=CommandLine "(?<tool>\\w+)" | rename Computer as dest, UserID as user '
+        "| stats count by dest user score tool Image | where count > 1 | stats count by other"
+    )
+    assert kept_fields(parse(query, "t").commands[1:]) == ["Computer", "UserID", "Image"]
+    # fillnull without names fills every later field; dedup drops events lacking its fields
+    assert kept_fields(parse("a=1 | fillnull | stats count by x", "t").commands[1:]) == []
+    assert kept_fields(parse("a=1 | dedup x | eventstats count by y | stats count by z", "t").commands[1:]) == [
+        "x",
+        "y",
+        "z",
+    ]
+    assert kept_fields(parse("a=1 | dedup keepempty=true x", "t").commands[1:]) == []
+
+
+def test_by_fields_are_on_the_positive_and_missing_from_a_near_miss() -> None:
+    query = (
+        "source=XmlWinEventLog:Microsoft-Windows-Sysmon/Operational EventCode=7 ImageLoaded=*\\\\evil.dll "
+        "| stats count by dest Signed ProcessId"
+    )
+    made = generate(parse(query, "t"))
+    positive = made[0].fields
+    assert positive["Channel"] == SYSMON and positive["EventID"] == 7
+    assert positive["ImageLoaded"].endswith("\\evil.dll") and "Signed" in positive and "ProcessId" in positive
+    assert "dest" not in positive  # dest is Splunk's name for Computer, which every record has
+    misses = [g.fields for g in made[1:]]
+    assert any("Signed" not in m and m.get("ImageLoaded") == positive["ImageLoaded"] for m in misses)
+    assert any("ProcessId" not in m for m in misses)
+
+
+def test_cim_names_of_a_raw_search_become_the_raw_fields_they_come_from() -> None:
+    query = "source=XmlWinEventLog:Microsoft-Windows-Sysmon/Operational EventCode=1 process_name=cmd.exe"
+    sysmon = generate(parse(query + " parent_process_name=w3wp.exe", "t"))
+    pos = sysmon[0].fields
+    assert pos["Image"].lower().endswith("\\cmd.exe") and pos["ParentImage"].lower().endswith("\\w3wp.exe")
+    assert "process_name" not in pos
+    # Security 4688 names the image NewProcessName
+    security = generate(parse("source=XmlWinEventLog:Security EventCode=4688 process_name=cmd.exe", "t"))
+    pos = security[0].fields
+    assert pos["Channel"] == "Security" and pos["NewProcessName"].lower().endswith("\\cmd.exe")
+
+
+def test_other_products_give_json_with_their_sourcetype() -> None:
+    query = "sourcetype=aws:cloudtrail eventName=DeleteTrail userIdentity.type!=Root | stats count by src"
+    made = generate(parse(query, "t"))
+    assert {g.kind for g in made} == {"json"}
+    pos = made[0].fields
+    assert pos["sourcetype"] == "aws:cloudtrail" and pos["eventName"] == "DeleteTrail" and "src" in pos
+    assert pos["userIdentity.type"] != "Root"
+    doc = json.loads(made[0].line(1))
+    assert doc["userIdentity"] == {"type": pos["userIdentity.type"]}
+    # the near miss on the sourcetype names another product's, not an unknown one
+    other = [g.fields["sourcetype"] for g in made[1:] if g.fields["sourcetype"] != "aws:cloudtrail"]
+    assert other and all(selector("aws", None, "cloudtrail").view({"sourcetype": st}) is None for st in other)
+
+
+def test_nested_documents_flatten_back_to_the_same_names() -> None:
+    flat = {"a.b": "1", "c{}.d": "x", "c{}.e": "y", "t{}": "v", "a.f.g": "z", "plain": "p"}
+    assert flatten_json(nest(flat)) == flat
+    clash = {"a": "1", "a.b": "2"}  # "a" cannot be both a value and an object: kept flat
+    assert flatten_json(nest(clash)) == clash
+
+
+def test_a_record_naming_its_sourcetype_is_of_that_logsource_only() -> None:
+    cloudtrail = selector("aws", None, "cloudtrail")
+    assert cloudtrail.view({"sourcetype": "aws:cloudtrail", "eventName": "x"}) is not None
+    assert cloudtrail.view({"sourcetype": "o365:management:activity", "eventName": "x"}) is None
+    assert cloudtrail.view({"eventName": "x"}) is not None  # names none: may be of any
+    assert cloudtrail.view({"Provider_Name": "p", "Channel": "Security"}) is None
+    iis = selector("windows", "webserver", None)  # a Windows logsource without a channel: JSON naming it counts
+    assert iis.view({"sourcetype": "mswindows:iis", "cs_uri_query": "x"}) is not None
+    assert iis.view({"cs_uri_query": "x"}) is None
+
+
+def test_json_detection_checked_on_its_generated_events(tmp_path: Path) -> None:
+    """End to end: a cloud detection with no samples is checked on its own JSON events, and a
+    hand-broadened Sigma rule is caught on the near miss it should have rejected."""
+    root = tmp_path / "content"
+    det = root / "detections" / "cloud" / "trail.yml"
+    det.parent.mkdir(parents=True)
+    search = "sourcetype=aws:cloudtrail eventName=DeleteTrail errorCode=success | stats count by src"
+    text = detection_yaml("AWS Trail Deleted", 1, search).replace("Sysmon EventID 1", "AWS CloudTrail DeleteTrail")
+    det.write_text(text, encoding="utf-8")
+    empty = tmp_path / "none.jsonl"
+    empty.write_text("")
+    items = [(det, det.relative_to(root))]
+    run = parity(items, content_loader(root), [empty], generate_to=tmp_path / "gen.xml")
+    res = run.results[0]
+    assert res.generated_check == "equal" and res.status == "equal" and res.original_matches == 1
+    assert all(ref.startswith(str(tmp_path / "gen.jsonl")) for ref in res.generated)
+
+    rules = tmp_path / "sigma" / "detections" / "cloud"
+    rules.mkdir(parents=True)
+    (rules / "trail.yml").write_text(
+        "title: broad\nlogsource: {product: aws, service: cloudtrail}\n"
+        "detection:\n  sel: {eventName: DeleteTrail, src|exists: true}\n  condition: sel\n",
+        encoding="utf-8",
+    )
+    run = parity(items, content_loader(root), [empty], sigma_dir=tmp_path / "sigma", generate_to=tmp_path / "g2.xml")
+    res = run.results[0]
+    assert res.generated_check == "differ" and res.status == "differ"
+    (only,) = res.only_sigma  # the near miss with another errorCode
+    assert json.loads((tmp_path / "g2.jsonl").read_text().splitlines()[int(only.split("#")[1]) - 1])["errorCode"] != (
+        "success"
+    )
