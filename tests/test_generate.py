@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import detection_yaml
 
-from translator.engine.generate import generate, kept_fields, nest
+from translator.engine.generate import copies_needed, generate, kept_fields, nest
 from translator.engine.logsources import selector
 from translator.engine.parity import parity
 from translator.events.flatten import flatten_json
@@ -124,3 +124,41 @@ def test_json_detection_checked_on_its_generated_events(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "g2.jsonl").read_text().splitlines()[int(only.split("#")[1]) - 1])["errorCode"] != (
         "success"
     )
+
+
+def test_count_thresholds_repeat_every_generated_event() -> None:
+    def copies(query: str) -> int:
+        return copies_needed(parse(query, "t").commands[1:])
+
+    assert copies("a=1 | stats count by y | where count >= 10") == 10
+    assert copies("a=1 | stats count as c by y | where c > 5 AND y=1") == 6
+    assert copies("a=1 | stats count by y | search count > 3") == 4
+    assert copies("a=1 | stats dc(x) as n by y | where n > 2") == 1  # distinct values, not copies
+    assert copies("a=1 | stats count by y | stats count by z | where count > 3") == 1  # counts groups
+    assert copies("a=1 | stats count by y | where count > 1000") == 0  # not generated for
+
+    query = (
+        "source=XmlWinEventLog:Microsoft-Windows-Sysmon/Operational EventCode=1 process_name=net.exe "
+        "| stats count by dest user | where count > 2"
+    )
+    made = generate(parse(query, "t"))
+    assert [g.label for g in made[:3]] == ["positive"] * 3 and made[3].label != "positive"
+    assert len(made) % 3 == 0  # every near miss comes three times too
+
+
+def test_threshold_detection_is_checked_on_its_repeated_events(tmp_path: Path) -> None:
+    root = tmp_path / "content"
+    det = root / "detections" / "endpoint" / "many_net.yml"
+    det.parent.mkdir(parents=True)
+    search = (
+        "source=XmlWinEventLog:Microsoft-Windows-Sysmon/Operational EventCode=1 process_name=net.exe "
+        "| stats count by dest user | where count > 2"
+    )
+    det.write_text(detection_yaml("Many Net", 2, search), encoding="utf-8")
+    empty = tmp_path / "none.xml"
+    empty.write_text("")
+    run = parity([(det, det.relative_to(root))], content_loader(root), [empty], generate_to=tmp_path / "gen.xml")
+    res = run.results[0]
+    assert res.conversion == "exact"  # the threshold became a Sigma correlation
+    assert res.generated_check == "equal" and res.status == "equal"
+    assert res.original_matches == res.sigma_matches == 3  # the three copies of the positive

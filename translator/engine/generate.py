@@ -147,46 +147,216 @@ _REX_GROUP = re.compile(r"\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>")
 _SOURCE_TERMS = ("source", "sourcetype", "eventtype", "index")
 
 
-def kept_fields(commands: tuple[ast.Command, ...]) -> list[str]:
-    """Fields an event must carry to reach the results: the group-by fields of the first
-    grouping commands (stats, eventstats, dedup), read back through earlier renames, less the
-    ones an earlier command makes (eval, rex, lookup outputs, fillnull). Splunk drops an event
-    that lacks a by-field, so a positive without them would never show."""
+@dataclass
+class Rest:
+    """What the commands after the first ask of an event, in the first command's field names."""
+
+    kept: list[str] = field(default_factory=list)  # fields a group-by or dedup drops events without
+    terms: list[ast.SearchExpr] = field(default_factory=list)  # later filters on event fields
+
+
+def read_rest(commands: tuple[ast.Command, ...], grouped: tuple[str, ...] | None = None) -> Rest:
+    """Follow the commands after the first: group-by fields an event must carry (Splunk drops an
+    event lacking one) and later ``search``/``where`` filters on the event's own fields, read back
+    through renames; fields an earlier command makes (eval, rex, lookup outputs, aggregates) are
+    left alone. ``grouped``: the first command already aggregated (tstats) by these fields."""
+    out = Rest()
     made: set[str] = set()
-    origin: dict[str, str] = {}  # name now -> name on the event
-    out: list[str] = []
+    renames: list[tuple[str, str]] = []  # (old, new) in order; patterns may hold one "*"
+    rows = grouped is not None  # after an aggregation only its by-fields are an event's values
+    by: set[str] = set(grouped or ())
+
+    def origin(name: str) -> str:
+        for old, new in reversed(renames):
+            if "*" in new and "*" in old:
+                head, _, tail = new.partition("*")
+                if name.startswith(head) and name.endswith(tail) and len(name) >= len(head) + len(tail):
+                    name = old.replace("*", name[len(head) : len(name) - len(tail)], 1)
+            elif name == new:
+                name = old
+        return name
+
+    def usable(name: str) -> bool:
+        return name not in made and (not rows or origin(name) in by)
 
     def need(names: tuple[str, ...] | list[str]) -> None:
-        out.extend(n for n in (origin.get(f, f) for f in names if f not in made) if n not in out)
+        out.kept.extend(n for n in (origin(f) for f in names if f not in made) if n not in out.kept)
+
+    def keep_filter(expr: ast.SearchExpr | None) -> None:
+        if expr is None or not all(usable(f) for f in _fields_of(expr)):
+            return
+        for term in _conjuncts(_renamed(expr, origin)):
+            if solve(term) is not None and solve(ast.Not(term)) is not None:
+                out.terms.append(term)
 
     for cmd in commands:
         if isinstance(cmd, ast.EvalCommand):
             made.update(a.field for a in cmd.assignments)
         elif isinstance(cmd, ast.RenameCommand):
             for old, new in cmd.pairs:
-                if "*" in old or "*" in new:
-                    return out  # wildcard renames: the names are not followed further
-                origin[new] = origin.get(old, old)
-                if old in made:
-                    made.add(new)
-                else:
-                    made.discard(new)
+                renames.append((old, new))
+                if "*" not in new:
+                    (made.add if old in made else made.discard)(new)
         elif isinstance(cmd, ast.FillnullCommand):
             if not cmd.fields:
-                return out  # every later field is filled
+                break  # every later field is filled
             made.update(cmd.fields)
         elif isinstance(cmd, ast.LookupCommand):
             made.update(o.alias or o.field for o in cmd.outputs)
         elif isinstance(cmd, ast.ArgsCommand) and cmd.name == "rex":
             made.update(g for a in cmd.args for g in _REX_GROUP.findall(a.text))
-        elif isinstance(cmd, ast.ArgsCommand) and cmd.name == "dedup":
+        elif isinstance(cmd, ast.ArgsCommand) and cmd.name == "dedup" and not rows:
             if (cmd.option("keepempty") or "false").lower() != "true":
                 need([a.text for a in cmd.args])
+        elif isinstance(cmd, ast.SearchCommand):
+            keep_filter(cmd.expr)
+        elif isinstance(cmd, ast.WhereCommand):
+            keep_filter(where_as_search(cmd.expr))
         elif isinstance(cmd, ast.StatsCommand):
+            if rows:
+                break  # a second aggregation: its rows are groups of groups
             need(cmd.by)
+            made.update(_output_names(cmd.aggregations))
             if cmd.name != "eventstats":
-                return out  # later commands read the results, not the events
+                rows, by = True, {origin(f) for f in cmd.by}
+        elif isinstance(cmd, ast.SubpipelineCommand):
+            break  # join / append: rows from elsewhere
     return out
+
+
+def kept_fields(commands: tuple[ast.Command, ...]) -> list[str]:
+    """The group-by fields an event must carry (see :func:`read_rest`)."""
+    return read_rest(commands).kept
+
+
+def _output_names(aggregations: tuple[ast.Aggregation, ...]) -> set[str]:
+    out = set()
+    for a in aggregations:
+        if a.alias:
+            out.add(a.alias)
+        elif a.arg is None:
+            out.add(a.func)
+        elif isinstance(a.arg, ast.Field):
+            out.add(f"{a.func}({a.arg.name})")
+    return out
+
+
+def _fields_of(expr: ast.SearchExpr) -> list[str]:
+    if isinstance(expr, ast.And | ast.Or):
+        return [f for e in expr.operands for f in _fields_of(e)]
+    if isinstance(expr, ast.Not):
+        return _fields_of(expr.operand)
+    if isinstance(expr, ast.Compare | ast.InList):
+        return [expr.field]
+    return []
+
+
+def _renamed(expr: ast.SearchExpr, origin: Callable[[str], str]) -> ast.SearchExpr:
+    if isinstance(expr, ast.And):
+        return ast.And(tuple(_renamed(e, origin) for e in expr.operands))
+    if isinstance(expr, ast.Or):
+        return ast.Or(tuple(_renamed(e, origin) for e in expr.operands))
+    if isinstance(expr, ast.Not):
+        return ast.Not(_renamed(expr.operand, origin))
+    if isinstance(expr, ast.Compare):
+        return ast.Compare(origin(expr.field), expr.op, expr.value)
+    if isinstance(expr, ast.InList):
+        return ast.InList(origin(expr.field), expr.values)
+    return expr
+
+
+_WHERE_OPS = {"=": "=", "==": "=", "!=": "!=", "<": "<", ">": ">", "<=": "<=", ">=": ">="}
+
+
+def where_as_search(expr: ast.Expr) -> ast.SearchExpr | None:
+    """A ``where`` expression in the search language, when it only compares fields with literals
+    (``f="x"``, ``like(f, "%x%")``, ``isnotnull(f)``, ``f IN (...)``, and/or/not of those); None
+    otherwise. For generating values only: a literal that fits is an exact value on both sides."""
+    if isinstance(expr, ast.Binary) and expr.op in ("and", "or"):
+        left, right = where_as_search(expr.left), where_as_search(expr.right)
+        if left is None or right is None:
+            return None
+        return ast.And((left, right)) if expr.op == "and" else ast.Or((left, right))
+    if isinstance(expr, ast.Unary) and expr.op == "not":
+        inner = where_as_search(expr.operand)
+        return ast.Not(inner) if inner is not None else None
+    if isinstance(expr, ast.Binary) and expr.op in _WHERE_OPS and isinstance(expr.left, ast.Field):
+        value = _literal(expr.right)
+        if value is None or "*" in value:
+            return None
+        return ast.Compare(expr.left.name, _WHERE_OPS[expr.op], ast.Value(value, True))
+    if isinstance(expr, ast.InExpr) and isinstance(expr.operand, ast.Field):
+        values = [_literal(v) for v in expr.values]
+        if any(v is None or "*" in v for v in values):
+            return None
+        return ast.InList(expr.operand.name, tuple(ast.Value(v, True) for v in values if v is not None))
+    if isinstance(expr, ast.Call) and expr.args and isinstance(expr.args[0], ast.Field):
+        name, target = expr.name.lower(), expr.args[0].name
+        if name == "isnotnull" and len(expr.args) == 1:
+            return ast.Compare(target, "=", ast.Value("*"))
+        if name == "isnull" and len(expr.args) == 1:
+            return ast.Not(ast.Compare(target, "=", ast.Value("*")))
+        if name == "like" and len(expr.args) == 2:
+            pattern = _literal(expr.args[1])
+            if pattern is None or "_" in pattern or "*" in pattern or "\\" in pattern:
+                return None
+            return ast.Compare(target, "=", ast.Value(pattern.replace("%", "*"), True))
+    return None
+
+
+def _literal(expr: ast.Expr) -> str | None:
+    if isinstance(expr, ast.Str):
+        return expr.value
+    if isinstance(expr, ast.Num):
+        return expr.text
+    return None
+
+
+_MAX_COPIES = 100  # a threshold above this is not generated for (the files would balloon)
+
+
+def copies_needed(commands: tuple[ast.Command, ...]) -> int:
+    """How many copies of an event a ``stats count ... | where count > N`` after the first command
+    needs to pass (1 without such a threshold; 0 when it is over :data:`_MAX_COPIES`)."""
+    counts: set[str] = set()
+    need = 1
+    for cmd in commands:
+        if isinstance(cmd, ast.StatsCommand) and not counts:
+            if cmd.name != "stats":
+                continue
+            counts = {a.alias or "count" for a in cmd.aggregations if a.func == "count" and a.arg is None}
+            if not counts:
+                return 1
+        elif counts and isinstance(cmd, ast.WhereCommand):
+            need = max([need, *(_threshold(op, name, value) for op, name, value in _comparisons(cmd.expr, counts))])
+        elif counts and isinstance(cmd, ast.SearchCommand) and cmd.expr is not None:
+            for term in _conjuncts(cmd.expr):
+                if isinstance(term, ast.Compare) and term.field in counts:
+                    need = max(need, _threshold(term.op, term.field, term.value.text))
+        elif counts and isinstance(cmd, ast.StatsCommand):
+            break  # a second aggregation: its thresholds count groups, not events
+    return need if need <= _MAX_COPIES else 0
+
+
+def _comparisons(expr: ast.Expr, names: set[str]) -> list[tuple[str, str, str]]:
+    """``name OP number`` comparisons joined by AND in a where expression."""
+    if isinstance(expr, ast.Binary) and expr.op == "and":
+        return _comparisons(expr.left, names) + _comparisons(expr.right, names)
+    if (
+        isinstance(expr, ast.Binary)
+        and isinstance(expr.left, ast.Field)
+        and expr.left.name in names
+        and isinstance(expr.right, ast.Num)
+    ):
+        return [(expr.op, expr.left.name, expr.right.text)]
+    return []
+
+
+def _threshold(op: str, _name: str, value: str) -> int:
+    n = as_number(value)
+    if n is None:
+        return 1
+    return {">": int(n) + 1, ">=": int(-(-n // 1)), "=": int(n), "==": int(n)}.get(op, 1)
 
 
 # -- from constraints to an event -------------------------------------------------------------------
@@ -210,33 +380,41 @@ def generate(pipeline: ast.Pipeline, data_sources: tuple[str, ...] = ()) -> list
     """A positive and near misses for ``pipeline``'s first command ([] when it cannot be generated for).
 
     The positive also carries every field a later ``stats ... by`` groups on (see :func:`kept_fields`);
-    each of those is a term too, so a near miss lacks it.
+    each of those is a term too, so a near miss lacks it. Behind a count threshold each event comes
+    as many times as the threshold needs (see :func:`copies_needed`), so a near miss is rejected
+    for its broken term, not for the count.
     """
     first = pipeline.commands[0] if pipeline.commands else None
     to_event: ToEvent
     if isinstance(first, ast.SearchCommand) and first.expr is not None:
-        expr, kept, to_event = first.expr, kept_fields(pipeline.commands[1:]), _raw_event
+        rest = read_rest(pipeline.commands[1:])
+        expr, kept, to_event = first.expr, rest.kept, _raw_event
     elif isinstance(first, ast.TstatsCommand) and first.datamodel:
         feed = select_feed(first.datamodel, data_sources)
         if feed is None:
             return []
         expr = first.where if first.where is not None else ast.Term(ast.Value("*"))
-        kept, to_event = list(first.by), _datamodel_event(feed)
+        filled = any(o.key.lower() == "fillnull_value" for o in first.options)  # no row is dropped then
+        rest = read_rest(pipeline.commands[1:], first.by)
+        kept, to_event = ([] if filled else list(first.by)), _datamodel_event(feed)
     else:
         return []
-    terms = _conjuncts(expr) + [ast.Compare(f, "=", ast.Value("*")) for f in kept if f != "_time"]
+    terms = _conjuncts(expr) + rest.terms + [ast.Compare(f, "=", ast.Value("*")) for f in kept if f != "_time"]
     whole = ast.And(tuple(terms)) if len(terms) > 1 else terms[0]
     wants = solve(whole)
     made = to_event(wants) if wants is not None else None
     if made is None:
         return []
     kind, positive = made
-    out = [Generated("positive", positive, kind)]
+    copies = copies_needed(pipeline.commands[1:])
+    if copies == 0:
+        return []
+    out = [Generated("positive", positive, kind)] * copies
     for i in range(len(terms)):
         broken = solve(ast.And(tuple(t if j != i else ast.Not(t) for j, t in enumerate(terms))))
         miss = to_event(broken) if broken is not None else None
         if miss is not None and miss[1] != positive:
-            out.append(Generated(f"near miss: term {i + 1}", miss[1], miss[0]))
+            out += [Generated(f"near miss: term {i + 1}", miss[1], miss[0])] * copies
     return out
 
 
@@ -445,8 +623,10 @@ def _lower(wants: Wants, feed: Any, prefix: str = "", strict: bool = True) -> tu
             if not picked or w.absent:
                 return None
             part = Want(match=[picked[0]])
-        elif rule.value == "derived":
-            return None
+        elif rule.value in ("derived", "parent"):
+            if w.match or w.avoid or w.compare:
+                return None  # values computed from the raw field: not generated for
+            part = Want(present=w.present, absent=w.absent)
         else:
             part = w
         raw = _merge(raw, {rule.sigma: part})
@@ -504,14 +684,16 @@ def _datamodel_event(feed: Any) -> ToEvent:
                 return None
             event_id = min(source.event_ids) if source.event_ids else None
             return "windows", _windows_event(values, sorted(source.channels)[0], event_id)
-        sourcetype = _sourcetype_for(feed.logsource)
-        if sel.windows or sourcetype is None:
+        if sel.windows:
             return None
         values = _values(raw, paths, feed.separator, _ALWAYS_ANY)
         if values is None:
             return None
-        return "json", {"timestamp": TIME, "host": "gen-host.example", "sourcetype": sourcetype,
-                        "source": sourcetype, **values}  # fmt: skip
+        # a feed of one product names its sourcetype; a generic one (any proxy) gets the one Splunk gives
+        # JSON it has no sourcetype for, which the table does not know, so any product may read it
+        sourcetype = _sourcetype_for(feed.logsource) or "_json"
+        named = {"sourcetype": sourcetype, "source": sourcetype}
+        return "json", {"timestamp": TIME, "host": "gen-host.example", **named, **values}
 
     return to_event
 

@@ -85,6 +85,8 @@ def cim_fields(dataset: str, view: Flat, separator: str, spec_fields: dict[str, 
             continue
         if rule.value == "basename":
             out[cim] = _basename(value, separator)
+        elif rule.value == "parent":
+            out[cim] = _parent(value, separator)
         elif rule.value == "values":
             reverse = {str(s).lower(): c for c, sigma_values in raw.get("values", {}).items() for s in sigma_values}
             mapped = reverse.get(str(value).lower())
@@ -96,6 +98,12 @@ def cim_fields(dataset: str, view: Flat, separator: str, spec_fields: dict[str, 
         else:
             out[cim] = value
     return out
+
+
+def _parent(value: Any, separator: str) -> Any:
+    if isinstance(value, list):
+        return [_parent(v, separator) for v in value]
+    return str(value).rsplit(separator, 1)[0]
 
 
 def _basename(value: Any, separator: str) -> Any:

@@ -23,7 +23,7 @@ from translator.sigma.where import Target
 @dataclass(frozen=True)
 class FieldRule:
     sigma: str
-    value: str = "equal"  # or "basename", "values", "derived"
+    value: str = "equal"  # or "basename", "parent", "values", "derived"
     values: tuple[tuple[str, tuple[str, ...]], ...] = ()  # for "values": CIM value -> Sigma values
 
 
@@ -82,7 +82,7 @@ def _feed(name: str, spec: dict[str, Any], chosen: dict[str, Any], why: str) -> 
 
 def target_of(rule: FieldRule | None, feed: Feed) -> Target | None:
     """How a mapped CIM field appears to later stages (None: unmapped, or only its presence carries over)."""
-    if rule is None or rule.value in ("derived", "values"):
+    if rule is None or rule.value in ("derived", "parent", "values"):
         return None
     return Target(rule.sigma, feed.separator if rule.value == "basename" else None)
 
@@ -122,7 +122,7 @@ class CimLowering(Lowering):
         if rule.value == "basename":
             assert self.feed is not None
             return basename_item(rule.sigma, text, self.feed.separator)
-        if rule.value == "derived":
+        if rule.value in ("derived", "parent"):
             return None  # only its presence carries over
         if rule.value == "values":
             picked = [v for cim, sigma in rule.values if splunk_match(cim, text) for v in sigma]

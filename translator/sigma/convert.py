@@ -29,6 +29,7 @@ from translator.sigma.detection import (
     build_detection,
     lower,
     make_and,
+    make_or,
 )
 from translator.sigma.lineage import FieldScope, aggregate_outputs
 from translator.sigma.stages import StageResult, StageWalker
@@ -123,11 +124,25 @@ def _convert_raw(
     if by_fields:
         draft.fields = [name_of(f) for f in by_fields]
     present = ls.always_present(inferred.logsource) | _positive_fields(node)
+    for b in staged.dropped_by:
+        if b not in present and b not in STORAGE_FIELDS:
+            draft.reasons.append(
+                f"`by {b}` drops events where {b} is null, and {b} is computed by the search (or named "
+                "past a wildcard rename); that drop is not carried over, the rule is broader"
+            )
     for f in required:
         name = name_of(f)
         if f not in present and name not in present:
             node = make_and([node, Item(name, ("exists",), (True,))])
             draft.notes.append(f"`by {f}` drops events without {f}: made explicit with {name}|exists")
+    for names in staged.required_any:
+        sigma_names = [name_of(f) for f in names]
+        if not present.intersection(names) and not present.intersection(sigma_names):
+            node = make_and([node, make_or([Item(n, ("exists",), (True,)) for n in sigma_names])])
+            draft.notes.append(
+                f"`by {names[-1]}` drops events without it: made explicit as "
+                + " or ".join(f"{n}|exists" for n in sigma_names)
+            )
     if node == TRUE and inferred.implied:
         # every event of the category: Sigma needs a condition, and the event codes that chose the
         # category say exactly that (the category holds no other events)

@@ -34,6 +34,8 @@ class FieldScope:
     fill_all: bool = False  # fillnull without a field list ran: any field may be filled
     written: set[str] = field(default_factory=set)  # names the last command set or removed
     closed_by_last: bool = False  # the last command may have written names we cannot list
+    never_null: set[str] = field(default_factory=lambda: {"_time"})  # computed names that always have a value
+    wild: list[tuple[str, str]] = field(default_factory=list)  # wildcard renames of an open scope, in order
 
     def resolve(self, name: str) -> str | None:
         """The event field ``name`` holds now, or None if it is not one."""
@@ -63,6 +65,20 @@ class FieldScope:
         """Unknown names stop counting as event fields (a command added fields we cannot name)."""
         self.open = False
         self.closed_by_last = True
+        self.wild = []
+
+    def candidates(self, name: str) -> list[str]:
+        """The event fields an unknown ``name`` may hold after wildcard renames of an open scope
+        (``rename properties.* as *``: ``user`` is ``properties.user`` if the event had one, else
+        its own ``user``); [] when it cannot be said."""
+        if name in self.derived or name in self.mapping or not self.wild:
+            return []
+        out = [name]
+        for old, new in reversed(self.wild):
+            pattern = re.compile(re.escape(new).replace(r"\*", "(.*)") + r"\Z")
+            found = [f for n in out if (m := pattern.match(n)) for f in [_fill(old, m.groups())]]
+            out = [*found, *out]
+        return list(dict.fromkeys(out))
 
     # -- command effects --------------------------------------------------
     def rename(self, pairs: tuple[tuple[str, str], ...]) -> None:
@@ -81,7 +97,9 @@ class FieldScope:
                     renamed = renamed.replace("*", p, 1)
                 target = self.mapping.pop(name)
                 self._set(renamed, target)
+            wild = [*self.wild, (old, new)] if self.open and new.count("*") == old.count("*") else []
             self.close()
+            self.wild = wild
 
     def aggregate(self, by: tuple[str, ...], outputs: list[str]) -> None:
         """stats/tstats: only group-by fields survive, plus the aggregates (derived)."""
@@ -100,6 +118,7 @@ class FieldScope:
         elif isinstance(cmd, ast.EvalCommand):
             for a in cmd.assignments:
                 src = self.resolve(a.expr.name) if isinstance(a.expr, ast.Field) else None
+                (self.never_null.add if never_null(a.expr, self.never_null) else self.never_null.discard)(a.field)
                 self._set(a.field, src)
         elif isinstance(cmd, ast.FillnullCommand):
             value = cmd.value.text if cmd.value is not None else "0"
@@ -157,6 +176,48 @@ class FieldScope:
             self.derive(*(a.text for a in cmd.args))
         elif name in _OPAQUE_OUTPUTS or name not in ("inputlookup", "outputlookup"):
             self.close()
+
+
+def _fill(pattern: str, parts: tuple[str, ...]) -> str:
+    for p in parts:
+        pattern = pattern.replace("*", p, 1)
+    return pattern
+
+
+_CONSTANT_CALLS = {"now", "time", "true", "false", "random", "relative_time", "strftime"}
+_NULL_IF_ARG_NULL = {"lower", "upper", "len", "tostring", "trim", "ltrim", "rtrim", "substr", "replace", "urldecode"}
+
+
+def never_null(expr: ast.Expr, known: set[str]) -> bool:
+    """Whether an eval expression has a value on every event (so a later ``by`` on it drops none).
+
+    Conservative: literals, fields already known to, ``if`` with both branches, ``case`` ending
+    in a ``true()`` branch, ``coalesce`` with one such argument, and string functions of them.
+    """
+    if isinstance(expr, ast.Str | ast.Num | ast.Bool):
+        return True
+    if isinstance(expr, ast.Field):
+        return expr.name in known
+    if isinstance(expr, ast.Binary) and expr.op == ".":
+        return never_null(expr.left, known) and never_null(expr.right, known)
+    if not isinstance(expr, ast.Call):
+        return False
+    name, args = expr.name.lower(), expr.args
+    if name in _CONSTANT_CALLS:
+        return name != "strftime" or (bool(args) and never_null(args[0], known))
+    if name == "if" and len(args) == 3:
+        return never_null(args[1], known) and never_null(args[2], known)
+    if name == "case" and len(args) >= 2 and len(args) % 2 == 0:
+        last = args[-2]
+        always = (isinstance(last, ast.Call) and last.name.lower() == "true") or (
+            isinstance(last, ast.Binary) and last.op in ("=", "==") and last.left == last.right
+        )
+        return always and all(never_null(v, known) for v in args[1::2])
+    if name == "coalesce":
+        return any(never_null(a, known) for a in args)
+    if name in _NULL_IF_ARG_NULL and args:
+        return never_null(args[0], known)
+    return False
 
 
 def aggregate_outputs(aggs: tuple[ast.Aggregation, ...]) -> list[str]:

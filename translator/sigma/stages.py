@@ -55,6 +55,8 @@ class StageResult:
     node: Node = TRUE  # what the folded stages add (ANDed with the base detection)
     correlation: dict[str, Any] | None = None  # a Sigma correlation over the base rule
     required: list[str] = field(default_factory=list)  # event fields a `by` needs present
+    dropped_by: list[str] = field(default_factory=list)  # computed `by` fields that may be null: not carried
+    required_any: list[tuple[str, ...]] = field(default_factory=list)  # `by` fields one of these events fields holds
     by_fields: list[str] = field(default_factory=list)  # event fields of the first aggregation's `by`
     reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -153,9 +155,15 @@ class StageWalker:
             res.by_fields = [t for b in cmd.by if (t := self.scope.resolve(b)) is not None]
             for b in cmd.by:
                 event_field = self.scope.resolve(b)
-                if b == "_time" or event_field is None:
+                if b == "_time" or self.scope.fill_all:
                     continue
-                if self.scope.fill_all or self.scope.fill_of(event_field) is not None:
+                if event_field is None:
+                    if candidates := self.scope.candidates(b):
+                        res.required_any.append(tuple(candidates))
+                    elif b not in self.scope.never_null:
+                        res.dropped_by.append(b)
+                    continue
+                if self.scope.fill_of(event_field) is not None:
                     continue
                 res.required.append(event_field)
         self.aggregated = True
