@@ -1,7 +1,9 @@
 """Parity over the whole ESCU corpus and all EVTX samples: wall time, peak memory, statuses.
 
-Usage: python bench/parity_corpus.py [CONTENT_ROOT] [SAMPLES_DIR]
+Usage: python bench/parity_corpus.py [--generate] [CONTENT_ROOT] [SAMPLES_DIR]
 (defaults ../shared/corpus/escu and ../shared/corpus/evtx-attack-samples)
+--generate: also synthesize events from every original search (written to a
+temporary folder) and report how many detections were checked on them.
 
 One `translate parity` run in this process: read every sample, convert every
 detection, run every Sigma rule in one pass and every original search with
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import resource
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -22,13 +25,16 @@ from translator.workflow import content_loader
 
 
 def main() -> None:
+    args = [a for a in sys.argv[1:] if a != "--generate"]
     here = Path(__file__).resolve().parents[2] / "shared/corpus"
-    root = Path(sys.argv[1]) if len(sys.argv) > 1 else here / "escu"
-    samples = Path(sys.argv[2]) if len(sys.argv) > 2 else here / "evtx-attack-samples"
+    root = Path(args[0]) if args else here / "escu"
+    samples = Path(args[1]) if len(args) > 1 else here / "evtx-attack-samples"
     items = [(p, p.relative_to(root)) for p in iter_detection_files(root)]
-    t0 = time.perf_counter()
-    run = parity(items, content_loader(root), [samples])
-    secs = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as tmp:
+        generate_to = Path(tmp) / "generated.xml" if "--generate" in sys.argv else None
+        t0 = time.perf_counter()
+        run = parity(items, content_loader(root), [samples], generate_to=generate_to)
+        secs = time.perf_counter() - t0
     s = run.summary()
     evaluable = s["equal"] + s["differ"]
     print(f"{len(items):,} detections x {run.events:,} events: {secs:.1f} s wall, "
@@ -38,6 +44,14 @@ def main() -> None:
           f"{100 * s['equal'] / evaluable:.1f}%; the original fired for {s['original_fired']}")  # fmt: skip
     fired_equal = sum(1 for r in run.results if r.status == "equal" and r.original_matches)
     print(f"equal where the original fired: {fired_equal}")
+    if generate_to is not None:
+        g = run.generated_summary()
+        print(f"generated: {g['with_events']} detections got events; checked on them {g['checked']} "
+              f"({100 * g['checked'] / s['total']:.1f}% of the corpus); equal on them {g['equal']} "
+              f"({100 * g['equal'] / max(g['checked'], 1):.1f}% of checked)")  # fmt: skip
+        for r in run.results:
+            if r.generated_check == "differ":
+                print(f"  differs on its own events: {Path(r.file).name} ({r.conversion})")
     main_why = Counter(r.reasons[0].split(":")[0] + ": " + r.reasons[0].split(":")[1][:60] for r in run.results
                        if r.status == "not_evaluable")  # fmt: skip
     for name, counts in run.target_summary().items():

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from conftest import detection_yaml
 
-from translator.engine.generate import copies_needed, generate, kept_fields, nest
+from translator.engine.generate import copies_needed, distinct_needed, generate, kept_fields, nest, read_rest
 from translator.engine.logsources import selector
 from translator.engine.parity import parity
 from translator.events.flatten import flatten_json
-from translator.spl import parse
+from translator.spl import ast, parse
 from translator.workflow import content_loader
 
 SYSMON = "Microsoft-Windows-Sysmon/Operational"
@@ -162,3 +162,42 @@ def test_threshold_detection_is_checked_on_its_repeated_events(tmp_path: Path) -
     assert res.conversion == "exact"  # the threshold became a Sigma correlation
     assert res.generated_check == "equal" and res.status == "equal"
     assert res.original_matches == res.sigma_matches == 3  # the three copies of the positive
+
+
+def test_later_filters_on_event_fields_join_the_positive() -> None:
+    query = (
+        'sourcetype=azure:monitor:aad category=X | rename properties.* as * | where riskLevel="high" '
+        'AND like(operation, "%Add%") | eval n=1 | where n=1 | stats count by user | search user="adm*" | '
+        "where count > 0 | search filtered=*"
+    )
+    rest = read_rest(parse(query, "t").commands[1:])
+    assert rest.kept == ["properties.user"]
+    shown = [(t.field, t.op, t.value.text) for t in rest.terms if isinstance(t, ast.Compare)]
+    # the computed n and the aggregate count are left alone; filters after stats only on its by-fields
+    assert shown == [
+        ("properties.riskLevel", "=", "high"),
+        ("properties.operation", "=", "*Add*"),
+        ("properties.user", "=", "adm*"),
+    ]
+    made = generate(parse(query, "t"))
+    pos = made[0].fields
+    assert pos["properties.riskLevel"] == "high" and "Add" in pos["properties.operation"]
+    assert pos["properties.user"].startswith("adm")
+    assert json.loads(made[0].line(1))["properties"]["riskLevel"] == "high"
+
+
+def test_distinct_count_thresholds_vary_the_counted_field() -> None:
+    def distinct(query: str) -> tuple[str, int] | None:
+        return distinct_needed(parse(query, "t").commands[1:])
+
+    assert distinct("a=1 | rename src_ip as ip | stats dc(ip) as n by user | where n > 2") == ("src_ip", 3)
+    assert distinct("a=1 | stats dc(x) as n by y | search n >= 4") == ("x", 4)
+    assert distinct("a=1 | stats count by y | where count > 2") is None
+
+    query = (
+        "sourcetype=aws:cloudtrail eventName=ConsoleLogin src_ip=10.* | stats dc(src_ip) as ips by user | where ips > 2"
+    )
+    made = generate(parse(query, "t"))
+    positives = [g.fields for g in made if g.label == "positive"]
+    assert len({p["src_ip"] for p in positives}) == 3 and all(p["src_ip"].startswith("10.") for p in positives)
+    assert all(len({g.fields["src_ip"] for g in made if g.label == label}) == 3 for label in {g.label for g in made})

@@ -69,6 +69,8 @@ def test_reference_detection_agrees_on_written_events(ps_events: Path) -> None:
     assert run.summary() == {"total": 1, "equal": 1, "differ": 0, "not_evaluable": 0, "original_fired": 1}
     # the query the Splunk backend emits, run through the executor, selects the same two events
     assert r.targets["splunk"]["status"] == "equal" and r.targets["splunk"]["matches"] == 2
+    # and so does the sqlite backend's SQL, run in SQLite over the logsource's events
+    assert r.targets["sqlite"]["status"] == "equal" and r.targets["sqlite"]["matches"] == 2
 
 
 def _converted(tmp_path: Path) -> Path:
@@ -217,3 +219,29 @@ def test_generated_events_check_a_detection_without_samples(tmp_path: Path) -> N
     lines = Path(det["generated"][0].split("#")[0]).read_text().splitlines()
     assert len(lines) == len(det["generated"]) == 4
     assert sum(f"<Channel>{PS}</Channel>" in line for line in lines) == 3
+
+
+def test_sql_tables_hold_one_logsource_and_compare_without_case() -> None:
+    """The sqlite query runs over the rule's logsource only, case-insensitively; a multivalue field is
+    one JSON text to SQL, so the query misses an event the rule matches (parity reports it as differ)."""
+    from translator.engine.sql_targets import SqliteTables, where_clause
+    from translator.sigma.rule import collection_of
+
+    events = [
+        ("e#1", {"sourcetype": "aws:cloudtrail", "eventName": "PutBucketPolicy", "Tags{}": ["a", "public"]}),
+        ("e#2", {"sourcetype": "aws:cloudtrail", "eventName": "PutBucketPolicy", "Tags{}": "public"}),
+        ("e#3", {"sourcetype": "o365:management:activity", "eventName": "PutBucketPolicy", "Tags{}": "public"}),
+    ]
+    doc = {
+        "title": "t",
+        "logsource": {"product": "aws", "service": "cloudtrail"},
+        "detection": {"sel": {"eventName": "putbucketpolicy", "Tags{}": "public"}, "condition": "sel"},
+    }
+    rule = collection_of([doc]).rules[0]
+    tables = SqliteTables(events)
+    tables.plan([rule])
+    from translator.emit import targets as tg
+
+    query = tg.convert([doc], tg.Target("sqlite", tuple(tg.default_pipelines("sqlite", "aws")), "default"))
+    # e#3 is another product's record; e#1 holds the value in a list the SQL text comparison cannot see
+    assert tables.matches(rule, where_clause(query)) == {"e#2"}

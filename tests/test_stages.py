@@ -312,3 +312,41 @@ def test_each_dropped_condition_leaves_a_broader_rule(query: str, why: str) -> N
         assert d.detection is not None and d.detection["keywords"] == ["*attach*"]  # substring ⊇ whole term
     else:
         assert d.detection == base
+
+
+# -- group-by fields a raw search computes ------------------------------------------------
+
+
+def test_a_computed_by_field_that_may_be_null_is_reported() -> None:
+    d = draft("sourcetype=aws:cloudtrail eventName=X | eval who=coalesce(userName, arn) | stats count by who")
+    assert d.status == "partial"
+    assert any("`by who` drops events where who is null" in r for r in d.reasons)
+
+
+def test_a_computed_by_field_that_always_has_a_value_drops_nothing() -> None:
+    d = draft(
+        'sourcetype=aws:cloudtrail eventName=X | eval kind=if(isnull(arn), "none", "some"), tag="t"'
+        " | stats count by kind tag"
+    )
+    assert d.status == "exact", d.reasons
+
+
+def test_by_field_past_a_wildcard_rename_needs_one_of_its_sources() -> None:
+    d = draft("sourcetype=aws:cloudtrail eventName=X | rename requestParameters.* as * | stats count by bucketName")
+    assert d.status == "exact", d.reasons
+    rule, _ = rules(d)
+    alternatives = [rows for rows in items(rule).values() if len(rows) == 2]
+    assert alternatives == [
+        [("requestParameters.bucketName", ("exists",), [True]), ("bucketName", ("exists",), [True])]
+    ]
+
+
+def test_a_field_renamed_again_after_a_wildcard_rename_keeps_its_sources() -> None:
+    d = draft(
+        "sourcetype=azure:monitor:aad operationName=x | rename properties.* as * "
+        "| rename initiatedBy.user.userPrincipalName as initiatedBy | stats count by initiatedBy"
+    )
+    assert d.status == "exact", d.reasons
+    rule, _ = rules(d)
+    alternatives = [[f for f, _m, _v in rows] for rows in items(rule).values() if len(rows) == 2]
+    assert alternatives == [["properties.initiatedBy.user.userPrincipalName", "initiatedBy.user.userPrincipalName"]]

@@ -167,14 +167,7 @@ def read_rest(commands: tuple[ast.Command, ...], grouped: tuple[str, ...] | None
     by: set[str] = set(grouped or ())
 
     def origin(name: str) -> str:
-        for old, new in reversed(renames):
-            if "*" in new and "*" in old:
-                head, _, tail = new.partition("*")
-                if name.startswith(head) and name.endswith(tail) and len(name) >= len(head) + len(tail):
-                    name = old.replace("*", name[len(head) : len(name) - len(tail)], 1)
-            elif name == new:
-                name = old
-        return name
+        return _origin(renames, name)
 
     def usable(name: str) -> bool:
         return name not in made and (not rows or origin(name) in by)
@@ -222,6 +215,18 @@ def read_rest(commands: tuple[ast.Command, ...], grouped: tuple[str, ...] | None
         elif isinstance(cmd, ast.SubpipelineCommand):
             break  # join / append: rows from elsewhere
     return out
+
+
+def _origin(renames: list[tuple[str, str]], name: str) -> str:
+    """The name a field had before ``renames`` (in order; patterns may hold one ``*``)."""
+    for old, new in reversed(renames):
+        if "*" in new and "*" in old:
+            head, _, tail = new.partition("*")
+            if name.startswith(head) and name.endswith(tail) and len(name) >= len(head) + len(tail):
+                name = old.replace("*", name[len(head) : len(name) - len(tail)], 1)
+        elif name == new:
+            name = old
+    return name
 
 
 def kept_fields(commands: tuple[ast.Command, ...]) -> list[str]:
@@ -318,24 +323,48 @@ _MAX_COPIES = 100  # a threshold above this is not generated for (the files woul
 def copies_needed(commands: tuple[ast.Command, ...]) -> int:
     """How many copies of an event a ``stats count ... | where count > N`` after the first command
     needs to pass (1 without such a threshold; 0 when it is over :data:`_MAX_COPIES`)."""
-    counts: set[str] = set()
-    need = 1
+    return _thresholds(commands)[0]
+
+
+def distinct_needed(commands: tuple[ast.Command, ...]) -> tuple[str, int] | None:
+    """For ``stats dc(F) as n ... | where n > N``: F (as the first command names it) and how many
+    distinct values it needs (0 when over :data:`_MAX_COPIES`); None without such a threshold."""
+    return _thresholds(commands)[1]
+
+
+def _thresholds(commands: tuple[ast.Command, ...]) -> tuple[int, tuple[str, int] | None]:
+    renames: list[tuple[str, str]] = []
+    outputs: dict[str, str | None] = {}  # threshold-able output -> None (count) or the dc field
+    need: dict[str | None, int] = {}
     for cmd in commands:
-        if isinstance(cmd, ast.StatsCommand) and not counts:
+        if isinstance(cmd, ast.RenameCommand) and not outputs:
+            renames.extend(cmd.pairs)
+        elif isinstance(cmd, ast.StatsCommand) and not outputs:
             if cmd.name != "stats":
                 continue
-            counts = {a.alias or "count" for a in cmd.aggregations if a.func == "count" and a.arg is None}
-            if not counts:
-                return 1
-        elif counts and isinstance(cmd, ast.WhereCommand):
-            need = max([need, *(_threshold(op, name, value) for op, name, value in _comparisons(cmd.expr, counts))])
-        elif counts and isinstance(cmd, ast.SearchCommand) and cmd.expr is not None:
+            for a in cmd.aggregations:
+                if a.func == "count" and a.arg is None:
+                    outputs[a.alias or "count"] = None
+                elif a.func in ("dc", "distinct_count") and isinstance(a.arg, ast.Field) and a.arg.name != "_raw":
+                    outputs[a.alias or f"{a.func}({a.arg.name})"] = _origin(renames, a.arg.name)
+            if not outputs:
+                break
+        elif outputs and isinstance(cmd, ast.WhereCommand):
+            for op, name, value in _comparisons(cmd.expr, set(outputs)):
+                need[outputs[name]] = max(need.get(outputs[name], 1), _threshold(op, name, value))
+        elif outputs and isinstance(cmd, ast.SearchCommand) and cmd.expr is not None:
             for term in _conjuncts(cmd.expr):
-                if isinstance(term, ast.Compare) and term.field in counts:
-                    need = max(need, _threshold(term.op, term.field, term.value.text))
-        elif counts and isinstance(cmd, ast.StatsCommand):
+                if isinstance(term, ast.Compare) and term.field in outputs:
+                    key = outputs[term.field]
+                    need[key] = max(need.get(key, 1), _threshold(term.op, term.field, term.value.text))
+        elif outputs and isinstance(cmd, ast.StatsCommand):
             break  # a second aggregation: its thresholds count groups, not events
-    return need if need <= _MAX_COPIES else 0
+    copies = need.get(None, 1)
+    distinct = [(f, n) for f, n in need.items() if f is not None and n > 1]
+    if len(distinct) > 1:
+        return 0, None  # distinct values of two fields at once: not generated for
+    dc = (distinct[0][0], distinct[0][1] if distinct[0][1] <= _MAX_COPIES else 0) if distinct else None
+    return (copies if copies <= _MAX_COPIES else 0), dc
 
 
 def _comparisons(expr: ast.Expr, names: set[str]) -> list[tuple[str, str, str]]:
@@ -381,8 +410,9 @@ def generate(pipeline: ast.Pipeline, data_sources: tuple[str, ...] = ()) -> list
 
     The positive also carries every field a later ``stats ... by`` groups on (see :func:`kept_fields`);
     each of those is a term too, so a near miss lacks it. Behind a count threshold each event comes
-    as many times as the threshold needs (see :func:`copies_needed`), so a near miss is rejected
-    for its broken term, not for the count.
+    as many times as the threshold needs (see :func:`copies_needed`), behind a distinct-count one in
+    as many variants of that field (:func:`distinct_needed`), so a near miss is rejected for its
+    broken term, not for the count. Later ``search``/``where`` filters on event fields are terms too.
     """
     first = pipeline.commands[0] if pipeline.commands else None
     to_event: ToEvent
@@ -397,24 +427,47 @@ def generate(pipeline: ast.Pipeline, data_sources: tuple[str, ...] = ()) -> list
         filled = any(o.key.lower() == "fillnull_value" for o in first.options)  # no row is dropped then
         rest = read_rest(pipeline.commands[1:], first.by)
         kept, to_event = ([] if filled else list(first.by)), _datamodel_event(feed)
+        aggregation = ast.StatsCommand("stats", (), first.aggregations, first.by)  # thresholds read its outputs
     else:
         return []
+    later = pipeline.commands[1:] if isinstance(first, ast.SearchCommand) else (aggregation, *pipeline.commands[1:])
     terms = _conjuncts(expr) + rest.terms + [ast.Compare(f, "=", ast.Value("*")) for f in kept if f != "_time"]
     whole = ast.And(tuple(terms)) if len(terms) > 1 else terms[0]
     wants = solve(whole)
     made = to_event(wants) if wants is not None else None
     if made is None:
         return []
-    kind, positive = made
-    copies = copies_needed(pipeline.commands[1:])
-    if copies == 0:
+    copies, distinct = _thresholds(later)
+    if copies == 0 or (distinct is not None and distinct[1] == 0):
         return []
-    out = [Generated("positive", positive, kind)] * copies
+
+    def repeated(label: str, chosen: list[ast.SearchExpr]) -> list[Generated]:
+        """``copies`` of the event ``chosen`` gives, each in as many variants as a dc threshold needs."""
+        if distinct is None:
+            wanted = solve(ast.And(tuple(chosen)))
+            made = to_event(wanted) if wanted is not None else None
+            return [Generated(label, made[1], made[0])] * copies if made else []
+        name, n = distinct
+        base = solve(ast.And(tuple(chosen)))
+        start = value_for(base[name]) if base is not None and name in base else "v"
+        out = []
+        for k in range(n):  # n different values of the dc field, each fitting the search
+            variant = ast.Compare(name, "=", ast.Value(f"{start}{k}" if start else str(k), True))
+            wanted = solve(ast.And((*chosen, variant)))
+            made = to_event(wanted) if wanted is not None else None
+            if made is None:
+                return []
+            out += [Generated(label, made[1], made[0])] * copies
+        return out
+
+    out = repeated("positive", terms)
+    if not out:
+        return []
+    first_positive = out[0].fields
     for i in range(len(terms)):
-        broken = solve(ast.And(tuple(t if j != i else ast.Not(t) for j, t in enumerate(terms))))
-        miss = to_event(broken) if broken is not None else None
-        if miss is not None and miss[1] != positive:
-            out += [Generated(f"near miss: term {i + 1}", miss[1], miss[0])] * copies
+        misses = repeated(f"near miss: term {i + 1}", [t if j != i else ast.Not(t) for j, t in enumerate(terms)])
+        if misses and misses[0].fields != first_positive:
+            out += misses
     return out
 
 

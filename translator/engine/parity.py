@@ -11,12 +11,14 @@ cannot be run: no Sigma rule, or something the executor does not model.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from sigma.rule import SigmaRule
 
 from translator.content import Content, load_detection
 from translator.emit import targets as tg
@@ -25,6 +27,8 @@ from translator.engine.evaluate import Loaded, Merger, RuleResult, Scanner, add_
 from translator.engine.generate import generate, json_path
 from translator.engine.sigma_eval import NotEvaluable
 from translator.engine.spl_exec import EventSet, run
+from translator.engine.sql_targets import TARGET as SQL_TARGET
+from translator.engine.sql_targets import SqliteTables, where_clause
 from translator.errors import TranslatorError
 from translator.events import Event, Problem, read_events
 from translator.sigma.rule import collection_of, detection_fields
@@ -152,6 +156,8 @@ def parity(
         given = sigma_dir / rel.with_suffix(".yml") if sigma_dir is not None else None
         pending.append(_prepare(res, path, rel, content_for(path), opts, loaded, given))
     scanner = Scanner(loaded)
+    tables = SqliteTables(events)
+    tables.plan([compiled.rule for _r, compiled, _s in loaded.runnable])
     merger = Merger(loaded)
     merger.add(scanner.scan_items(Event(ref, fields) for ref, fields in events))
     merger.finish()
@@ -162,7 +168,7 @@ def parity(
             out.results.append(res)
         else:
             _compare(res, pipeline, content, eventset, rule_results, converted, by_ref, res.data_sources)
-            _check_splunk_query(res, converted, rule_results, content, eventset)
+            _check_targets(res, converted, rule_results, content, eventset, tables)
             out.results.append(res)
         if progress:
             progress(done, len(pending))
@@ -282,34 +288,34 @@ def _compare(
             }
 
 
-def _check_splunk_query(
-    res: ParityResult,
-    converted: DetectionResult | None,
-    rule_results: list[RuleResult],
-    content: Content,
-    events: EventSet,
-) -> None:
-    """Run the query the Splunk backend emits for the base rule through the executor; compare with the rule.
-
-    This checks the last hop (pySigma's Splunk backend and its default pipeline) on the same events.
-    """
+def _base_doc(converted: DetectionResult | None, rule_results: list[RuleResult]) -> list[dict[str, Any]]:
+    """The base rule's document (no correlation), when the rule was evaluated; else []."""
     if converted is None or converted.rule_yaml is None or not rule_results or rule_results[0].error is not None:
-        return
-    check: dict[str, Any] = {"status": "not_evaluable"}
-    res.targets["splunk"] = check
+        return []
     docs = [d for d in yaml.safe_load_all(converted.rule_yaml) if d]
-    base = [d for d in docs if "correlation" not in d][:1]
-    product = str((base[0].get("logsource") or {}).get("product", "")) if base else ""
+    return [d for d in docs if "correlation" not in d][:1]
+
+
+def _emitted(base: list[dict[str, Any]], target: str) -> str:
+    """The query ``target`` emits for the base rule, with its default pipelines for the rule's product."""
+    product = str((base[0].get("logsource") or {}).get("product", ""))
+    return tg.convert(base, tg.Target(target, tuple(tg.default_pipelines(target, product)), "default"))
+
+
+def _target_check(
+    res: ParityResult, target: str, rule_results: list[RuleResult], run_query: Callable[[], set[str]]
+) -> None:
+    """Compare what a target's emitted query selects (``run_query``) with the base rule's matches."""
+    check: dict[str, Any] = {"status": "not_evaluable"}
+    res.targets[target] = check
     try:
-        query = tg.convert(base, tg.Target("splunk", tuple(tg.default_pipelines("splunk", product)), "default"))
-        rows = run(parse(query, "splunk query"), events, content)
-    except (NotEvaluable, TranslatorError) as exc:
+        got = run_query()
+    except (NotEvaluable, TranslatorError, ValueError, sqlite3.Error) as exc:
         check["reason"] = str(exc)
         return
     except Exception as exc:  # the backend refusing the rule (|cased, ...): its reason
         check["reason"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
         return
-    got = set().union(*(r.refs for r in rows)) if rows else set()
     want = set(rule_results[0].matches)
     check.update(
         status="equal" if got == want else "differ",
@@ -317,6 +323,36 @@ def _check_splunk_query(
         only_query=sorted(got - want)[:_SHOWN],
         only_sigma=sorted(want - got)[:_SHOWN],
     )
+
+
+def _check_targets(
+    res: ParityResult,
+    converted: DetectionResult | None,
+    rule_results: list[RuleResult],
+    content: Content,
+    events: EventSet,
+    tables: SqliteTables,
+) -> None:
+    """Run the base rule's emitted queries on the events where a local engine can: the Splunk query
+    through the SPL executor, the sqlite backend's SQL in SQLite (see :mod:`translator.engine.sql_targets`).
+
+    This checks the last hop (the backends and their default pipelines) on the same events.
+    """
+    base = _base_doc(converted, rule_results)
+    if not base:
+        return
+
+    def splunk() -> set[str]:
+        rows = run(parse(_emitted(base, "splunk"), "splunk query"), events, content)
+        return set().union(*(r.refs for r in rows)) if rows else set()
+
+    def sql() -> set[str]:
+        rule = collection_of(base).rules[0]
+        assert isinstance(rule, SigmaRule)
+        return tables.matches(rule, where_clause(_emitted(base, SQL_TARGET)))
+
+    _target_check(res, "splunk", rule_results, splunk)
+    _target_check(res, SQL_TARGET, rule_results, sql)
 
 
 def _rule_fields(converted: DetectionResult | None) -> list[str]:

@@ -135,12 +135,12 @@ def _convert_raw(
         if f not in present and name not in present:
             node = make_and([node, Item(name, ("exists",), (True,))])
             draft.notes.append(f"`by {f}` drops events without {f}: made explicit with {name}|exists")
-    for names in staged.required_any:
+    for by, names in staged.required_any:
         sigma_names = [name_of(f) for f in names]
         if not present.intersection(names) and not present.intersection(sigma_names):
             node = make_and([node, make_or([Item(n, ("exists",), (True,)) for n in sigma_names])])
             draft.notes.append(
-                f"`by {names[-1]}` drops events without it: made explicit as "
+                f"`by {by}` drops events without it: made explicit as "
                 + " or ".join(f"{n}|exists" for n in sigma_names)
             )
     if node == TRUE and inferred.implied:

@@ -36,6 +36,7 @@ class FieldScope:
     closed_by_last: bool = False  # the last command may have written names we cannot list
     never_null: set[str] = field(default_factory=lambda: {"_time"})  # computed names that always have a value
     wild: list[tuple[str, str]] = field(default_factory=list)  # wildcard renames of an open scope, in order
+    moved: dict[str, list[str]] = field(default_factory=dict)  # renamed from a name known only by candidates
 
     def resolve(self, name: str) -> str | None:
         """The event field ``name`` holds now, or None if it is not one."""
@@ -50,6 +51,7 @@ class FieldScope:
 
     def _set(self, name: str, event_field: str | None) -> None:
         self.written.add(name)
+        self.moved.pop(name, None)
         if event_field is None:
             self.mapping.pop(name, None)
             self.derived.add(name)
@@ -66,11 +68,14 @@ class FieldScope:
         self.open = False
         self.closed_by_last = True
         self.wild = []
+        self.moved = {}
 
     def candidates(self, name: str) -> list[str]:
         """The event fields an unknown ``name`` may hold after wildcard renames of an open scope
         (``rename properties.* as *``: ``user`` is ``properties.user`` if the event had one, else
         its own ``user``); [] when it cannot be said."""
+        if name in self.moved:
+            return self.moved[name]
         if name in self.derived or name in self.mapping or not self.wild:
             return []
         out = [name]
@@ -85,8 +90,11 @@ class FieldScope:
         for old, new in pairs:
             if "*" not in old:
                 target = self.resolve(old)
+                moved = self.candidates(old) if target is None else []
                 self._set(old, None)
                 self._set(new, target)
+                if moved:
+                    self.moved[new] = moved
                 continue
             # wildcard rename: known names move; unknown ones cannot be followed
             pattern = re.compile(re.escape(old).replace(r"\*", "(.*)") + r"\Z")

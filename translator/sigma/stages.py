@@ -56,7 +56,8 @@ class StageResult:
     correlation: dict[str, Any] | None = None  # a Sigma correlation over the base rule
     required: list[str] = field(default_factory=list)  # event fields a `by` needs present
     dropped_by: list[str] = field(default_factory=list)  # computed `by` fields that may be null: not carried
-    required_any: list[tuple[str, ...]] = field(default_factory=list)  # `by` fields one of these events fields holds
+    # `by` fields named past a wildcard rename: (the name, the event fields one of which it holds)
+    required_any: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
     by_fields: list[str] = field(default_factory=list)  # event fields of the first aggregation's `by`
     reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -159,7 +160,7 @@ class StageWalker:
                     continue
                 if event_field is None:
                     if candidates := self.scope.candidates(b):
-                        res.required_any.append(tuple(candidates))
+                        res.required_any.append((b, tuple(candidates)))
                     elif b not in self.scope.never_null:
                         res.dropped_by.append(b)
                     continue
