@@ -201,3 +201,20 @@ def test_distinct_count_thresholds_vary_the_counted_field() -> None:
     positives = [g.fields for g in made if g.label == "positive"]
     assert len({p["src_ip"] for p in positives}) == 3 and all(p["src_ip"].startswith("10.") for p in positives)
     assert all(len({g.fields["src_ip"] for g in made if g.label == label}) == 3 for label in {g.label for g in made})
+
+
+def test_a_filter_on_a_lookup_output_asks_for_a_row_that_passes(tmp_path: Path) -> None:
+    from translator.content.loader import Lookup
+
+    table = tmp_path / "tools.csv"
+    table.write_text("tool_name,description,flag\nnc.exe,,false\nmimikatz.exe,credential dumper,true\n")
+    lookups = {"tools": Lookup("tools", table)}
+    query = (
+        "source=XmlWinEventLog:Microsoft-Windows-Sysmon/Operational EventCode=1 "
+        "| lookup tools tool_name AS process_name OUTPUT description flag | search flag=true description=*"
+    )
+    made = generate(parse(query, "t"), (), lookups)
+    assert made[0].fields["Image"].lower().endswith("\\mimikatz.exe")  # the only row passing the filter
+    assert any(g.fields.get("Image", "").endswith("\\zz_no_match") for g in made[1:])  # breaks the row's input
+    # without the table, nothing says which tool: the filter is not generated for
+    assert "mimikatz" not in generate(parse(query, "t"))[0].fields.get("Image", "")

@@ -8,6 +8,12 @@ and event codes that category means, so the emitted query selects what the Sigma
 rule selects. Sources whose events the rule reads under other names (Security
 4688 for process_creation: ``NewProcessName``, not ``Image``) are left out: the
 query could not test them with the rule's field names.
+
+``splunk_sourcetypes`` does the same for logsources read from other products'
+logs (cloud, SaaS, network): pySigma's Splunk backend has no pipeline for them
+and would search every sourcetype. Each logsource gets the sourcetypes the
+table names for it (``aws/cloudtrail`` -> ``sourcetype IN ("aws:cloudtrail",
+"aws:cloudtrail:lake")``), the same table the converter read them from.
 """
 
 from __future__ import annotations
@@ -46,3 +52,23 @@ def windows_categories() -> ProcessingPipeline:
     return ProcessingPipeline(
         name="translator: Windows categories to event logs and event codes", priority=10, items=items
     )
+
+
+def splunk_sourcetypes() -> ProcessingPipeline:
+    by_logsource: dict[tuple[str, str, str], list[str]] = {}
+    for name, ls in load_table("logsources")["sourcetypes"].items():
+        key = (ls.get("product", ""), ls.get("category", ""), ls.get("service", ""))
+        if key[0] == "windows" and not key[1] and not key[2]:
+            continue  # Windows event logs: windows_categories and splunk_windows name them by source
+        by_logsource.setdefault(key, []).append(str(name))
+    items = [
+        ProcessingItem(
+            identifier=f"translator_sourcetype_{'_'.join(k for k in key if k)}",
+            transformation=AddConditionTransformation({"sourcetype": names}),
+            rule_conditions=[
+                LogsourceCondition(product=key[0] or None, category=key[1] or None, service=key[2] or None)
+            ],
+        )
+        for key, names in sorted(by_logsource.items())
+    ]
+    return ProcessingPipeline(name="translator: logsources to their Splunk sourcetypes", priority=10, items=items)

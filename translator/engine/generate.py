@@ -22,15 +22,18 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
+from translator.content.loader import Lookup
 from translator.data import load_table
 from translator.engine.logsources import selector
+from translator.engine.spl_exec import compile_search
 from translator.engine.spl_values import as_number, search_compare, search_equals
+from translator.errors import ContentError
 from translator.sigma.cim import raw_feed, select_feed
 from translator.sigma.detection import CIDR
 from translator.spl import ast
@@ -155,12 +158,19 @@ class Rest:
     terms: list[ast.SearchExpr] = field(default_factory=list)  # later filters on event fields
 
 
-def read_rest(commands: tuple[ast.Command, ...], grouped: tuple[str, ...] | None = None) -> Rest:
+def read_rest(
+    commands: tuple[ast.Command, ...],
+    grouped: tuple[str, ...] | None = None,
+    lookups: Mapping[str, Lookup] | None = None,
+) -> Rest:
     """Follow the commands after the first: group-by fields an event must carry (Splunk drops an
     event lacking one) and later ``search``/``where`` filters on the event's own fields, read back
     through renames; fields an earlier command makes (eval, rex, lookup outputs, aggregates) are
-    left alone. ``grouped``: the first command already aggregated (tstats) by these fields."""
+    left alone. ``grouped``: the first command already aggregated (tstats) by these fields.
+    A filter on what a CSV lookup of ``lookups`` outputs picks the first row that passes it and
+    asks the event for that row's input values instead."""
     out = Rest()
+    looked_up: dict[str, ast.LookupCommand] = {}  # output name -> the lookup that set it
     made: set[str] = set()
     renames: list[tuple[str, str]] = []  # (old, new) in order; patterns may hold one "*"
     rows = grouped is not None  # after an aggregation only its by-fields are an event's values
@@ -176,7 +186,15 @@ def read_rest(commands: tuple[ast.Command, ...], grouped: tuple[str, ...] | None
         out.kept.extend(n for n in (origin(f) for f in names if f not in made) if n not in out.kept)
 
     def keep_filter(expr: ast.SearchExpr | None) -> None:
-        if expr is None or not all(usable(f) for f in _fields_of(expr)):
+        if expr is None:
+            return
+        names = _fields_of(expr)
+        sources = {id(looked_up[f]): looked_up[f] for f in names if f in looked_up}
+        if len(sources) == 1 and all(f in looked_up for f in names):
+            expr = _lookup_row(next(iter(sources.values())), expr, lookups or {})
+            if expr is None or not all(usable(f) for f in _fields_of(expr)):
+                return
+        elif not all(usable(f) for f in names):
             return
         for term in _conjuncts(_renamed(expr, origin)):
             if solve(term) is not None and solve(ast.Not(term)) is not None:
@@ -195,7 +213,9 @@ def read_rest(commands: tuple[ast.Command, ...], grouped: tuple[str, ...] | None
                 break  # every later field is filled
             made.update(cmd.fields)
         elif isinstance(cmd, ast.LookupCommand):
-            made.update(o.alias or o.field for o in cmd.outputs)
+            outputs = [o.alias or o.field for o in cmd.outputs]
+            made.update(outputs)
+            looked_up.update(dict.fromkeys(outputs, cmd))
         elif isinstance(cmd, ast.ArgsCommand) and cmd.name == "rex":
             made.update(g for a in cmd.args for g in _REX_GROUP.findall(a.text))
         elif isinstance(cmd, ast.ArgsCommand) and cmd.name == "dedup" and not rows:
@@ -227,6 +247,24 @@ def _origin(renames: list[tuple[str, str]], name: str) -> str:
         elif name == new:
             name = old
     return name
+
+
+def _lookup_row(cmd: ast.LookupCommand, expr: ast.SearchExpr, lookups: Mapping[str, Lookup]) -> ast.SearchExpr | None:
+    """``expr`` tests only what ``cmd`` outputs: the inputs of the first row of the table that passes it."""
+    table = lookups.get(cmd.table)
+    if table is None or not cmd.inputs:
+        return None
+    test = compile_search(expr)
+    columns = {o.alias or o.field: o.field for o in cmd.outputs}
+    try:
+        rows = table.rows()
+    except ContentError:
+        return None
+    for row in rows:
+        inputs = [(i.alias or i.field, row.get(i.field, "")) for i in cmd.inputs]
+        if all(v for _n, v in inputs) and test({name: row.get(col) or None for name, col in columns.items()}):
+            return ast.And(tuple(ast.Compare(name, "=", ast.Value(value, True)) for name, value in inputs))
+    return None
 
 
 def kept_fields(commands: tuple[ast.Command, ...]) -> list[str]:
@@ -405,7 +443,9 @@ class Generated:
 ToEvent = Callable[[Wants], "tuple[str, Flat] | None"]
 
 
-def generate(pipeline: ast.Pipeline, data_sources: tuple[str, ...] = ()) -> list[Generated]:
+def generate(
+    pipeline: ast.Pipeline, data_sources: tuple[str, ...] = (), lookups: Mapping[str, Lookup] | None = None
+) -> list[Generated]:
     """A positive and near misses for ``pipeline``'s first command ([] when it cannot be generated for).
 
     The positive also carries every field a later ``stats ... by`` groups on (see :func:`kept_fields`);
@@ -417,7 +457,7 @@ def generate(pipeline: ast.Pipeline, data_sources: tuple[str, ...] = ()) -> list
     first = pipeline.commands[0] if pipeline.commands else None
     to_event: ToEvent
     if isinstance(first, ast.SearchCommand) and first.expr is not None:
-        rest = read_rest(pipeline.commands[1:])
+        rest = read_rest(pipeline.commands[1:], None, lookups)
         expr, kept, to_event = first.expr, rest.kept, _raw_event
     elif isinstance(first, ast.TstatsCommand) and first.datamodel:
         feed = select_feed(first.datamodel, data_sources)
@@ -425,7 +465,7 @@ def generate(pipeline: ast.Pipeline, data_sources: tuple[str, ...] = ()) -> list
             return []
         expr = first.where if first.where is not None else ast.Term(ast.Value("*"))
         filled = any(o.key.lower() == "fillnull_value" for o in first.options)  # no row is dropped then
-        rest = read_rest(pipeline.commands[1:], first.by)
+        rest = read_rest(pipeline.commands[1:], first.by, lookups)
         kept, to_event = ([] if filled else list(first.by)), _datamodel_event(feed)
         aggregation = ast.StatsCommand("stats", (), first.aggregations, first.by)  # thresholds read its outputs
     else:
@@ -731,8 +771,10 @@ def _datamodel_event(feed: Any) -> ToEvent:
             return None
         raw, paths = lowered
         if source is not None:  # a Windows feed: an event-log record of the feed's channel
-            always = _ALWAYS_ANY | set(load_table("logsources")["always_present"]["windows"])
-            values = _values(raw, paths, feed.separator, always)
+            present = load_table("logsources")["always_present"]
+            always = _ALWAYS_ANY | set(present["windows"])
+            required = frozenset(present.get(f"windows/{feed.logsource.get('category')}", ()))
+            values = _values(raw, paths, feed.separator, always, required)
             if values is None:
                 return None
             event_id = min(source.event_ids) if source.event_ids else None

@@ -188,7 +188,7 @@ def _generate(
             pipeline = expand_and_parse(det.search, content_for(det_path), det_path.name)
         except TranslatorError:
             continue
-        for g in generate(pipeline, tuple(det.data_sources)):
+        for g in generate(pipeline, tuple(det.data_sources), content_for(det_path).lookups):
             target, lines = files[g.kind]
             lines.append(g.line(len(lines) + 1))
             own.setdefault(str(det_path), []).append(f"{target}#{len(lines)}")
