@@ -218,3 +218,17 @@ def test_a_filter_on_a_lookup_output_asks_for_a_row_that_passes(tmp_path: Path) 
     assert any(g.fields.get("Image", "").endswith("\\zz_no_match") for g in made[1:])  # breaks the row's input
     # without the table, nothing says which tool: the filter is not generated for
     assert "mimikatz" not in generate(parse(query, "t"))[0].fields.get("Image", "")
+
+
+def test_regex_on_plain_text_and_field_comparisons_join_the_positive() -> None:
+    query = (
+        'sourcetype=o365:management:activity Operation=MailItemsAccessed | regex ClientInfoString="^Client=EWS" '
+        "| where user=src_user | stats count by user"
+    )
+    made = generate(parse(query, "t"))
+    pos = made[0].fields
+    assert pos["ClientInfoString"].startswith("Client=EWS") and pos["user"] == pos["src_user"]
+    assert any(not g.fields.get("ClientInfoString", "").startswith("Client=EWS") for g in made[1:])
+    # a real regular expression is not generated for (the filter is left to the original)
+    rest = read_rest(parse('a=1 | regex CommandLine="\\w+\\.exe"', "t").commands[1:])
+    assert rest.terms == []

@@ -225,6 +225,9 @@ def read_rest(
             keep_filter(cmd.expr)
         elif isinstance(cmd, ast.WhereCommand):
             keep_filter(where_as_search(cmd.expr))
+        elif isinstance(cmd, ast.RegexCommand) and cmd.field and (pattern := _regex_as_pattern(cmd.pattern)):
+            term = ast.Compare(cmd.field, "=", ast.Value(pattern, True))
+            keep_filter(ast.Not(term) if cmd.negated else term)
         elif isinstance(cmd, ast.StatsCommand):
             if rows:
                 break  # a second aggregation: its rows are groups of groups
@@ -313,8 +316,9 @@ _WHERE_OPS = {"=": "=", "==": "=", "!=": "!=", "<": "<", ">": ">", "<=": "<=", "
 
 def where_as_search(expr: ast.Expr) -> ast.SearchExpr | None:
     """A ``where`` expression in the search language, when it only compares fields with literals
-    (``f="x"``, ``like(f, "%x%")``, ``isnotnull(f)``, ``f IN (...)``, and/or/not of those); None
-    otherwise. For generating values only: a literal that fits is an exact value on both sides."""
+    (``f="x"``, ``like(f, "%x%")``, ``isnotnull(f)``, ``f IN (...)``, and/or/not of those) or two
+    fields (``a=b``: both get one value); None otherwise. For generating values only: a literal
+    that fits is an exact value on both sides."""
     if isinstance(expr, ast.Binary) and expr.op in ("and", "or"):
         left, right = where_as_search(expr.left), where_as_search(expr.right)
         if left is None or right is None:
@@ -323,6 +327,20 @@ def where_as_search(expr: ast.Expr) -> ast.SearchExpr | None:
     if isinstance(expr, ast.Unary) and expr.op == "not":
         inner = where_as_search(expr.operand)
         return ast.Not(inner) if inner is not None else None
+    if (
+        isinstance(expr, ast.Binary)
+        and expr.op in ("=", "==", "!=")
+        and isinstance(expr.left, ast.Field)
+        and isinstance(expr.right, ast.Field)
+    ):
+        # two fields: equal (or not) values for both; the term stands for the comparison when generating
+        other = "gen_same" if expr.op != "!=" else "gen_other"
+        return ast.And(
+            (
+                ast.Compare(expr.left.name, "=", ast.Value("gen_same", True)),
+                ast.Compare(expr.right.name, "=", ast.Value(other, True)),
+            )
+        )
     if isinstance(expr, ast.Binary) and expr.op in _WHERE_OPS and isinstance(expr.left, ast.Field):
         value = _literal(expr.right)
         if value is None or "*" in value:
@@ -345,6 +363,18 @@ def where_as_search(expr: ast.Expr) -> ast.SearchExpr | None:
                 return None
             return ast.Compare(target, "=", ast.Value(pattern.replace("%", "*"), True))
     return None
+
+
+_REGEX_SPECIAL = set("\\.^$*+?()[]{}|")
+
+
+def _regex_as_pattern(regex: str) -> str | None:
+    """A regular expression that is a plain text, perhaps anchored, as a search pattern (``^ab`` -> ``ab*``)."""
+    body = regex[1:] if regex.startswith("^") else regex
+    body = body[:-1] if body.endswith("$") else body
+    if not body or any(c in _REGEX_SPECIAL for c in body):
+        return None
+    return ("" if regex.startswith("^") else "*") + body + ("" if regex.endswith("$") else "*")
 
 
 def _literal(expr: ast.Expr) -> str | None:
