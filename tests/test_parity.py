@@ -69,8 +69,9 @@ def test_reference_detection_agrees_on_written_events(ps_events: Path) -> None:
     assert run.summary() == {"total": 1, "equal": 1, "differ": 0, "not_evaluable": 0, "original_fired": 1}
     # the query the Splunk backend emits, run through the executor, selects the same two events
     assert r.targets["splunk"]["status"] == "equal" and r.targets["splunk"]["matches"] == 2
-    # and so does the sqlite backend's SQL, run in SQLite over the logsource's events
+    # and so do the sqlite and duckdb backends' SQL, run in SQLite and DuckDB over the logsource's events
     assert r.targets["sqlite"]["status"] == "equal" and r.targets["sqlite"]["matches"] == 2
+    assert r.targets["duckdb"]["status"] == "equal" and r.targets["duckdb"]["matches"] == 2
 
 
 def _converted(tmp_path: Path) -> Path:
@@ -245,3 +246,29 @@ def test_sql_tables_hold_one_logsource_and_compare_without_case() -> None:
     query = tg.convert([doc], tg.Target("sqlite", tuple(tg.default_pipelines("sqlite", "aws")), "default"))
     # e#3 is another product's record; e#1 holds the value in a list the SQL text comparison cannot see
     assert tables.matches(rule, where_clause(query)) == {"e#2"}
+
+
+def test_duckdb_tables_type_columns_and_keep_the_backends_case_rules() -> None:
+    """DuckDB columns take their type from the values (numbers compare as numbers); the duckdb
+    backend writes plain equality, which DuckDB compares with case: parity reports the miss."""
+    from translator.emit import targets as tg
+    from translator.engine.sql_targets import DuckDbTables, SqliteTables, where_clause
+    from translator.sigma.rule import collection_of
+
+    events = [
+        ("e#1", {"sourcetype": "aws:cloudtrail", "eventName": "PutBucketPolicy", "n": "5"}),
+        ("e#2", {"sourcetype": "aws:cloudtrail", "eventName": "PutBucketPolicy", "n": "7"}),
+        ("e#3", {"sourcetype": "aws:cloudtrail", "eventName": "putbucketpolicy", "n": "70"}),
+    ]
+    doc = {
+        "title": "t",
+        "logsource": {"product": "aws", "service": "cloudtrail"},
+        "detection": {"sel": {"eventName": "putbucketpolicy", "n|gt": 6}, "condition": "sel"},
+    }
+    rule = collection_of([doc]).rules[0]
+    found = {}
+    for tables in (SqliteTables(events), DuckDbTables(events)):
+        tables.plan([rule])
+        query = tg.convert([doc], tg.Target(tables.target, (), "default"))
+        found[tables.target] = tables.matches(rule, where_clause(query))
+    assert found == {"sqlite": {"e#2", "e#3"}, "duckdb": {"e#3"}}  # "70" > 6 as a number, not as text

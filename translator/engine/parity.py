@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import yaml
 from sigma.rule import SigmaRule
 
@@ -27,8 +28,7 @@ from translator.engine.evaluate import Loaded, Merger, RuleResult, Scanner, add_
 from translator.engine.generate import generate, json_path
 from translator.engine.sigma_eval import NotEvaluable
 from translator.engine.spl_exec import EventSet, run
-from translator.engine.sql_targets import TARGET as SQL_TARGET
-from translator.engine.sql_targets import SqliteTables, where_clause
+from translator.engine.sql_targets import DuckDbTables, SqliteTables, where_clause
 from translator.errors import TranslatorError
 from translator.events import Event, Problem, read_events
 from translator.sigma.rule import collection_of, detection_fields
@@ -156,8 +156,9 @@ def parity(
         given = sigma_dir / rel.with_suffix(".yml") if sigma_dir is not None else None
         pending.append(_prepare(res, path, rel, content_for(path), opts, loaded, given))
     scanner = Scanner(loaded)
-    tables = SqliteTables(events)
-    tables.plan([compiled.rule for _r, compiled, _s in loaded.runnable])
+    tables = [SqliteTables(events), DuckDbTables(events)]
+    for t in tables:
+        t.plan([compiled.rule for _r, compiled, _s in loaded.runnable])
     merger = Merger(loaded)
     merger.add(scanner.scan_items(Event(ref, fields) for ref, fields in events))
     merger.finish()
@@ -310,7 +311,7 @@ def _target_check(
     res.targets[target] = check
     try:
         got = run_query()
-    except (NotEvaluable, TranslatorError, ValueError, sqlite3.Error) as exc:
+    except (NotEvaluable, TranslatorError, ValueError, sqlite3.Error, duckdb.Error) as exc:
         check["reason"] = str(exc)
         return
     except Exception as exc:  # the backend refusing the rule (|cased, ...): its reason
@@ -331,10 +332,11 @@ def _check_targets(
     rule_results: list[RuleResult],
     content: Content,
     events: EventSet,
-    tables: SqliteTables,
+    tables: list[SqliteTables],
 ) -> None:
     """Run the base rule's emitted queries on the events where a local engine can: the Splunk query
-    through the SPL executor, the sqlite backend's SQL in SQLite (see :mod:`translator.engine.sql_targets`).
+    through the SPL executor, the sqlite and duckdb backends' SQL in SQLite and DuckDB (see
+    :mod:`translator.engine.sql_targets`).
 
     This checks the last hop (the backends and their default pipelines) on the same events.
     """
@@ -346,13 +348,17 @@ def _check_targets(
         rows = run(parse(_emitted(base, "splunk"), "splunk query"), events, content)
         return set().union(*(r.refs for r in rows)) if rows else set()
 
-    def sql() -> set[str]:
-        rule = collection_of(base).rules[0]
-        assert isinstance(rule, SigmaRule)
-        return tables.matches(rule, where_clause(_emitted(base, SQL_TARGET)))
+    def sql(engine: SqliteTables) -> Callable[[], set[str]]:
+        def run_query() -> set[str]:
+            rule = collection_of(base).rules[0]
+            assert isinstance(rule, SigmaRule)
+            return engine.matches(rule, where_clause(_emitted(base, engine.target)))
+
+        return run_query
 
     _target_check(res, "splunk", rule_results, splunk)
-    _target_check(res, SQL_TARGET, rule_results, sql)
+    for engine in tables:
+        _target_check(res, engine.target, rule_results, sql(engine))
 
 
 def _rule_fields(converted: DetectionResult | None) -> list[str]:
