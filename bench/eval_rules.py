@@ -24,19 +24,15 @@ Peak memory is the process's (and the workers') maximum RSS.
 from __future__ import annotations
 
 import argparse
-import re
 import resource
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import orjson
 import yaml
 from sigma.backends.sqlite import sqliteBackend
 from sigma.collection import SigmaCollection
@@ -48,6 +44,7 @@ from sigma.rule import SigmaRule
 from translator.engine.evaluate import evaluate, rule_files
 from translator.engine.logsources import Selector, selector_for
 from translator.engine.sigma_eval import NotEvaluable, compile_rule
+from translator.engine.sql_targets import cell, sqlite_db
 from translator.events import Event, read_events
 from translator.sigma.rule import detection_fields
 
@@ -138,8 +135,7 @@ def sqlite_run(
             for s in selector_for(rule).sources:
                 names.update(src for src, dst in s.renames if dst == name)
     columns = sorted(names)
-    db = sqlite3.connect(":memory:")
-    db.create_function("regexp", 2, _regexp, deterministic=True)
+    db = sqlite_db()
     cols_sql = ", ".join(f'"{c}" NUMERIC COLLATE NOCASE' for c in columns)
     db.execute(f"CREATE TABLE logs (ref TEXT, {cols_sql})")
     insert = f"INSERT INTO logs VALUES (?{', ?' * len(columns)})"
@@ -151,7 +147,7 @@ def sqlite_run(
         row = [item.ref, *map(item.fields.get, columns)]
         for i, v in enumerate(row):
             if type(v) is list or type(v) is dict:  # rare: multivalue fields, stored as JSON text
-                row[i] = _cell(v)
+                row[i] = cell(v)
         batch.append(row)
         if len(batch) >= 10_000:
             db.executemany(insert, batch)
@@ -191,23 +187,6 @@ def _where(doc: dict[str, Any], mapping: dict[str, str]) -> str:
 
 def _quote(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
-
-
-def _cell(v: Any) -> Any:
-    if isinstance(v, list | dict):
-        return orjson.dumps(v).decode()
-    return v
-
-
-@lru_cache(maxsize=4096)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
-
-
-def _regexp(pattern: str, value: Any) -> bool | None:
-    if value is None:
-        return None
-    return _compiled(pattern).search(str(value)) is not None
 
 
 def compare(ours: dict[str, Counter[str]], base: dict[str, Counter[str]]) -> None:

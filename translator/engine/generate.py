@@ -24,6 +24,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -36,6 +37,7 @@ from translator.engine.spl_values import as_number, search_compare, search_equal
 from translator.errors import ContentError
 from translator.sigma.cim import raw_feed, select_feed
 from translator.sigma.detection import CIDR
+from translator.sigma.lineage import REX_GROUP, aggregate_outputs
 from translator.spl import ast
 
 Flat = dict[str, Any]
@@ -146,7 +148,6 @@ def _fits(value: str, w: Want) -> bool:
 
 # -- which fields the rest of the search needs ------------------------------------------------------
 
-_REX_GROUP = re.compile(r"\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>")
 _SOURCE_TERMS = ("source", "sourcetype", "eventtype", "index")
 
 
@@ -217,7 +218,7 @@ def read_rest(
             made.update(outputs)
             looked_up.update(dict.fromkeys(outputs, cmd))
         elif isinstance(cmd, ast.ArgsCommand) and cmd.name == "rex":
-            made.update(g for a in cmd.args for g in _REX_GROUP.findall(a.text))
+            made.update(g for a in cmd.args for g in REX_GROUP.findall(a.text))
         elif isinstance(cmd, ast.ArgsCommand) and cmd.name == "dedup" and not rows:
             if (cmd.option("keepempty") or "false").lower() != "true":
                 need([a.text for a in cmd.args])
@@ -232,7 +233,7 @@ def read_rest(
             if rows:
                 break  # a second aggregation: its rows are groups of groups
             need(cmd.by)
-            made.update(_output_names(cmd.aggregations))
+            made.update(aggregate_outputs(cmd.aggregations))
             if cmd.name != "eventstats":
                 rows, by = True, {origin(f) for f in cmd.by}
         elif isinstance(cmd, ast.SubpipelineCommand):
@@ -273,18 +274,6 @@ def _lookup_row(cmd: ast.LookupCommand, expr: ast.SearchExpr, lookups: Mapping[s
 def kept_fields(commands: tuple[ast.Command, ...]) -> list[str]:
     """The group-by fields an event must carry (see :func:`read_rest`)."""
     return read_rest(commands).kept
-
-
-def _output_names(aggregations: tuple[ast.Aggregation, ...]) -> set[str]:
-    out = set()
-    for a in aggregations:
-        if a.alias:
-            out.add(a.alias)
-        elif a.arg is None:
-            out.add(a.func)
-        elif isinstance(a.arg, ast.Field):
-            out.add(f"{a.func}({a.arg.name})")
-    return out
 
 
 def _fields_of(expr: ast.SearchExpr) -> list[str]:
@@ -419,12 +408,12 @@ def _thresholds(commands: tuple[ast.Command, ...]) -> tuple[int, tuple[str, int]
                 break
         elif outputs and isinstance(cmd, ast.WhereCommand):
             for op, name, value in _comparisons(cmd.expr, set(outputs)):
-                need[outputs[name]] = max(need.get(outputs[name], 1), _threshold(op, name, value))
+                need[outputs[name]] = max(need.get(outputs[name], 1), _threshold(op, value))
         elif outputs and isinstance(cmd, ast.SearchCommand) and cmd.expr is not None:
             for term in _conjuncts(cmd.expr):
                 if isinstance(term, ast.Compare) and term.field in outputs:
                     key = outputs[term.field]
-                    need[key] = max(need.get(key, 1), _threshold(term.op, term.field, term.value.text))
+                    need[key] = max(need.get(key, 1), _threshold(term.op, term.value.text))
         elif outputs and isinstance(cmd, ast.StatsCommand):
             break  # a second aggregation: its thresholds count groups, not events
     copies = need.get(None, 1)
@@ -449,7 +438,7 @@ def _comparisons(expr: ast.Expr, names: set[str]) -> list[tuple[str, str, str]]:
     return []
 
 
-def _threshold(op: str, _name: str, value: str) -> int:
+def _threshold(op: str, value: str) -> int:
     n = as_number(value)
     if n is None:
         return 1
@@ -502,11 +491,6 @@ def generate(
         return []
     later = pipeline.commands[1:] if isinstance(first, ast.SearchCommand) else (aggregation, *pipeline.commands[1:])
     terms = _conjuncts(expr) + rest.terms + [ast.Compare(f, "=", ast.Value("*")) for f in kept if f != "_time"]
-    whole = ast.And(tuple(terms)) if len(terms) > 1 else terms[0]
-    wants = solve(whole)
-    made = to_event(wants) if wants is not None else None
-    if made is None:
-        return []
     copies, distinct = _thresholds(later)
     if copies == 0 or (distinct is not None and distinct[1] == 0):
         return []
@@ -640,6 +624,7 @@ TIME = "2024-05-01T12:00:00.000Z"
 _ALWAYS_ANY = frozenset(load_table("logsources")["always_present"]["*"])
 
 
+@cache
 def _windows_aliases() -> dict[str, str]:
     """Splunk's names for raw Windows fields (host -> Computer, dest -> Computer, EventCode -> EventID)."""
     table = load_table("splunk_events")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -348,17 +349,15 @@ def _check_targets(
         rows = run(parse(_emitted(base, "splunk"), "splunk query"), events, content)
         return set().union(*(r.refs for r in rows)) if rows else set()
 
-    def sql(engine: SqliteTables) -> Callable[[], set[str]]:
-        def run_query() -> set[str]:
-            rule = collection_of(base).rules[0]
-            assert isinstance(rule, SigmaRule)
-            return engine.matches(rule, where_clause(_emitted(base, engine.target)))
+    rule = collection_of(base).rules[0]  # loaded once already (its result has no error): it parses
+    assert isinstance(rule, SigmaRule)
 
-        return run_query
+    def sql(engine: SqliteTables) -> set[str]:
+        return engine.matches(rule, where_clause(_emitted(base, engine.target)))
 
     _target_check(res, "splunk", rule_results, splunk)
     for engine in tables:
-        _target_check(res, engine.target, rule_results, sql(engine))
+        _target_check(res, engine.target, rule_results, partial(sql, engine))
 
 
 def _rule_fields(converted: DetectionResult | None) -> list[str]:

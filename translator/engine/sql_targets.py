@@ -41,9 +41,7 @@ class SqliteTables:
         self.tables: dict[Selector, str] = {}
 
     def _connect(self) -> Any:
-        db = sqlite3.connect(":memory:")
-        db.create_function("regexp", 2, _regexp, deterministic=True)
-        return db
+        return sqlite_db()
 
     def plan(self, rules: list[SigmaRule]) -> None:
         """Collect the columns each logsource's table needs (every rule's fields), before any is built."""
@@ -72,7 +70,7 @@ class SqliteTables:
         for ref, fields in self.events:
             view = sel.view(fields)
             if view is not None:
-                rows.append([ref, *(_cell(view.get(c)) for c in columns)])
+                rows.append([ref, *(cell(view.get(c)) for c in columns)])
         self._create(table, columns, rows)
         self.tables[sel] = table
         return table
@@ -135,7 +133,15 @@ def where_clause(query: str) -> str:
     return query[m.end() :].rstrip().rstrip(";")
 
 
-def _cell(v: Any) -> Any:
+def sqlite_db() -> sqlite3.Connection:
+    """An in-memory SQLite database with the ``regexp`` function the sqlite backend's ``REGEXP`` calls."""
+    db = sqlite3.connect(":memory:")
+    db.create_function("regexp", 2, _regexp, deterministic=True)
+    return db
+
+
+def cell(v: Any) -> Any:
+    """A field value as one SQL cell: a multivalue field (or an object) as its JSON text."""
     if isinstance(v, list | dict):
         return orjson.dumps(v).decode()
     return v

@@ -18,7 +18,7 @@ from fnmatch import fnmatchcase
 
 from translator.spl import ast
 
-_REX_GROUP = re.compile(r"\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>")
+REX_GROUP = re.compile(r"\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>")  # a rex pattern's named groups: its outputs
 # commands that add fields whose names depend on the data
 _OPAQUE_OUTPUTS = {"xmlkv", "fromjson", "extract", "multikv", "foreach", "spath", "addtotals", "anomalydetection"}
 # commands that never change fields
@@ -174,7 +174,7 @@ class FieldScope:
             if (cmd.option("mode") or "").lower() == "sed":
                 self.derive(target)
             else:
-                self.derive(*_REX_GROUP.findall(cmd.args[0].text if cmd.args else ""))
+                self.derive(*REX_GROUP.findall(cmd.args[0].text if cmd.args else ""))
         elif name == "spath" and cmd.option("output"):
             self.derive(cmd.option("output") or "")
         elif name == "iplocation":
