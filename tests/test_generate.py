@@ -232,3 +232,24 @@ def test_regex_on_plain_text_and_field_comparisons_join_the_positive() -> None:
     # a real regular expression is not generated for (the filter is left to the original)
     rest = read_rest(parse('a=1 | regex CommandLine="\\w+\\.exe"', "t").commands[1:])
     assert rest.terms == []
+
+
+def test_generated_events_do_not_depend_on_the_hash_seed() -> None:
+    """Replay files must come out the same in every run (set order varies with PYTHONHASHSEED)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from translator.engine.generate import generate; from translator.spl import parse; "
+        "q='source=XmlWinEventLog:Microsoft-Windows-PowerShell/Operational EventCode=4104 "
+        "ScriptBlockText=*Invoke-Mimikatz* | stats count by Computer UserID'; "
+        "print([g.line(1) for g in generate(parse(q, 't'))])"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": seed}, capture_output=True, text=True
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(outputs) == 1 and "Invoke-Mimikatz" in outputs.pop()

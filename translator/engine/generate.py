@@ -654,7 +654,7 @@ def _windows_record(wants: Wants, channel: str) -> tuple[str, Flat] | None:
     present = load_table("logsources")["always_present"]
     always = _ALWAYS_ANY | set(present["windows"]) | set(aliases)
     category = _category(service, event_id)
-    values = _values(raw, paths, "\\", always, frozenset(present.get(f"windows/{category}", ())))
+    values = _values(raw, paths, "\\", always, tuple(present.get(f"windows/{category}", ())))
     if values is None:
         return None
     return "windows", _windows_event(values, channel, event_id)
@@ -746,11 +746,12 @@ def _values(
     paths: set[str],
     sep: str,
     always: frozenset[str] | set[str],
-    required: frozenset[str] = frozenset(),
+    required: tuple[str, ...] = (),
 ) -> Flat | None:
     """One value per constrained field. A field the record itself always carries (``always``:
     Computer, EventID, ...) needs no value when only its presence is asked; one every event of
-    the category carries (``required``: a 4104's ScriptBlockText and UserID) gets one anyway.
+    the category carries (``required``: a 4104's ScriptBlockText and UserID, in the table's order,
+    so the replay files come out the same in every run) gets one anyway.
     Neither can be made absent."""
     if raw is None:
         return None
@@ -788,7 +789,7 @@ def _datamodel_event(feed: Any) -> ToEvent:
         if source is not None:  # a Windows feed: an event-log record of the feed's channel
             present = load_table("logsources")["always_present"]
             always = _ALWAYS_ANY | set(present["windows"])
-            required = frozenset(present.get(f"windows/{feed.logsource.get('category')}", ()))
+            required = tuple(present.get(f"windows/{feed.logsource.get('category')}", ()))
             values = _values(raw, paths, feed.separator, always, required)
             if values is None:
                 return None
