@@ -66,7 +66,7 @@ def test_reference_detection_agrees_on_written_events(ps_events: Path) -> None:
     (r,) = run.results
     assert r.status == "equal", r
     assert r.original_matches == r.sigma_matches == 2
-    assert run.summary() == {"total": 1, "equal": 1, "differ": 0, "not_evaluable": 0, "original_fired": 1}
+    assert run.summary() == {"total": 1, "equal": 1, "differ": 0, "not_evaluable": 0, "error": 0, "original_fired": 1}
     # the query the Splunk backend emits, run through the executor, selects the same two events
     assert r.targets["splunk"]["status"] == "equal" and r.targets["splunk"]["matches"] == 2
     # and so do the sqlite and duckdb backends' SQL, run in SQLite and DuckDB over the logsource's events
@@ -169,7 +169,7 @@ def test_parity_cli_reports_and_exit_code(ps_events: Path, tmp_path: Path) -> No
             "--html", str(page)]  # fmt: skip
     assert main(["parity", *args]) == 0
     data = json.loads(report.read_text())
-    assert data["summary"] == {"total": 1, "equal": 1, "differ": 0, "not_evaluable": 0, "original_fired": 1}
+    assert data["summary"] == {"total": 1, "equal": 1, "differ": 0, "not_evaluable": 0, "error": 0, "original_fired": 1}
     det = data["detections"][0]
     assert {
         "file",

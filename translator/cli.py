@@ -421,7 +421,8 @@ def cmd_parity(args: argparse.Namespace) -> int:
     evaluable = s["equal"] + s["differ"]
     print(
         f"{s['total']} detection(s) over {result.events:,} event(s): {s['equal']} equal, {s['differ']} differ, "
-        f"{s['not_evaluable']} not evaluable ({evaluable} evaluable, {s['original_fired']} where the original fired)"
+        f"{s['not_evaluable']} not evaluable, {s['error']} error ({evaluable} evaluable, "
+        f"{s['original_fired']} where the original fired)"
     )
     if generated is not None:
         g = result.generated_summary()
@@ -439,7 +440,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
             print(f"{label}: {path}")
     if result.events == 0 and result.problems:
         return EXIT_USAGE
-    return EXIT_FAILED if s["differ"] else EXIT_OK
+    return EXIT_FAILED if s["differ"] or s["error"] else EXIT_OK
 
 
 def cmd_targets() -> int:

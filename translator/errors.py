@@ -60,3 +60,8 @@ def line_col(text: str, offset: int) -> tuple[int, int]:
     line = text.count("\n", 0, offset) + 1
     start = text.rfind("\n", 0, offset) + 1
     return line, offset - start + 1
+
+
+def internal_error(where: str, exc: BaseException) -> str:
+    """The reason a report gives when a bug (not the input) stopped one item: the step and the exception."""
+    return f"internal error in {where} ({type(exc).__name__}: {exc}); please report it with this input"

@@ -98,7 +98,7 @@ def _draft(
     except TranslatorError as exc:
         res.reasons.append(f"{label}{exc}")
         return None
-    draft = convert_pipeline(pipeline, data_sources, content.lookups)
+    draft = convert_pipeline(pipeline, data_sources, content.lookups, content.data_sources)
     res.status, res.reasons, res.notes = draft.status, list(draft.reasons), list(draft.notes)
     res.fields = list(draft.fields)
     res.family, res.group = search_family(pipeline, draft)

@@ -2,6 +2,7 @@
 
 from translator.content.loader import (
     Content,
+    DataSource,
     Detection,
     find_content_root,
     iter_detection_files,
@@ -9,4 +10,12 @@ from translator.content.loader import (
     load_detection,
 )
 
-__all__ = ["Content", "Detection", "find_content_root", "iter_detection_files", "load_content", "load_detection"]
+__all__ = [
+    "Content",
+    "DataSource",
+    "Detection",
+    "find_content_root",
+    "iter_detection_files",
+    "load_content",
+    "load_detection",
+]

@@ -48,6 +48,35 @@ class Detection:
         return [str(x) for x in ds] if isinstance(ds, list) else [str(ds)]
 
 
+@dataclass(frozen=True)
+class DataSource:
+    """One ``data_sources/*.yml``: where a detection's events come from, in the content's own words."""
+
+    name: str
+    source: str = ""  # e.g. XmlWinEventLog:Microsoft-Windows-Sysmon/Operational
+    sourcetype: str = ""  # e.g. xmlwineventlog, aws:cloudtrail
+    separator: str = ""  # the field that tells its event types apart (EventCode, eventName, ...)
+    separator_value: str = ""  # that field's value for this data source, when the file gives it
+
+    def terms(self) -> list[tuple[str, str]]:
+        """The (field, value) source terms it states: its source, then its sourcetype."""
+        return [(f, v) for f, v in (("source", self.source), ("sourcetype", self.sourcetype)) if v]
+
+
+def _data_source_from_yaml(data: Any) -> DataSource | None:
+    """Read by shape: keys any release may lack are empty; unknown keys are ignored."""
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        return None
+
+    def text(key: str) -> str:
+        value = data.get(key)
+        return str(value).strip() if isinstance(value, str | int | float) and not isinstance(value, bool) else ""
+
+    return DataSource(
+        data["name"].strip(), text("source"), text("sourcetype"), text("separator"), text("separator_value")
+    )
+
+
 @dataclass
 class Lookup:
     """A CSV lookup as its ``lookups/<name>.yml`` describes it (Splunk's transforms.conf settings)."""
@@ -76,7 +105,7 @@ class Content:
 
     root: Path | None
     macros: dict[tuple[str, int], Macro] = field(default_factory=dict)
-    data_sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    data_sources: dict[str, DataSource] = field(default_factory=dict)  # by name
     lookups: dict[str, Lookup] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # unreadable macro files etc.
 
@@ -148,8 +177,9 @@ def load_content(root: Path | None) -> Content:
             except ContentError as exc:
                 content.problems.append(str(exc))
                 continue
-            if isinstance(data, dict) and isinstance(data.get("name"), str):
-                content.data_sources[data["name"]] = data
+            ds = _data_source_from_yaml(data)
+            if ds is not None:
+                content.data_sources[ds.name] = ds
     lookup_dir = root / "lookups"
     if lookup_dir.is_dir():
         for path in sorted(lookup_dir.glob("*.yml")):
@@ -164,26 +194,61 @@ def load_content(root: Path | None) -> Content:
 
 
 _WILDCARD = re.compile(r"WILDCARD\(\s*([^)\s]+)\s*\)", re.IGNORECASE)
+_NOT_CSV = frozenset({"kvstore", "mlmodel", "geo", "external"})
 
 
 def _lookup_from_yaml(data: Any, path: Path) -> Lookup | None:
-    """A CSV lookup definition, or None for other kinds (KV store, ML models)."""
+    """A CSV lookup definition, or None for other kinds (KV store, ML models).
+
+    Read by shape, not by one release: the 2024 schema names the CSV in ``filename`` and writes
+    settings as strings (``'false'``); newer ones say ``lookup_type: csv`` with the CSV beside the
+    YAML as ``<name>.csv``, write ``match_type`` as a list and booleans as booleans. Keys not used
+    here are ignored.
+    """
     if not isinstance(data, dict) or not isinstance(data.get("name"), str):
         raise ContentError(f"{path}: lookup file has no 'name'")
+    name = data["name"]
+    kind = str(data.get("lookup_type") or "").strip().lower()
     filename = data.get("filename")
-    if not isinstance(filename, str) or not filename.endswith(".csv"):
+    if kind in _NOT_CSV or data.get("collection"):
         return None
-    wildcards = frozenset(_WILDCARD.findall(str(data.get("match_type", ""))))
-    case = str(data.get("case_sensitive_match", "true")).strip().lower() not in ("false", "0", "f", "no")
+    if not isinstance(filename, str) or not filename.strip():
+        if kind != "csv" and not (path.parent / f"{name}.csv").is_file():
+            return None  # no table file named or beside it: a model or store we do not read
+        filename = f"{name}.csv"
+    if not filename.lower().endswith(".csv"):
+        return None
+    match_type = data.get("match_type") or ""
+    match_text = ",".join(str(m) for m in match_type) if isinstance(match_type, list) else str(match_type)
     default = data.get("default_match")
-    min_matches = int(str(data.get("min_matches", 0)) or 0)
     return Lookup(
-        data["name"],
-        path.parent / filename,
-        wildcards,
-        case,
-        str(default) if default is not None and min_matches >= 1 else None,
+        name,
+        path.parent / filename.strip(),
+        frozenset(_WILDCARD.findall(match_text)),
+        _flag(data.get("case_sensitive_match"), default=True),
+        _scalar(default) if default is not None and _count(data.get("min_matches")) >= 1 else None,
     )
+
+
+def _flag(value: Any, default: bool) -> bool:
+    """A conf-style boolean written as a YAML boolean or as text (``'false'``, ``0``, ``no``)."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() not in ("false", "0", "f", "no", "n", "off")
+
+
+def _count(value: Any) -> int:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return 0
+
+
+def _scalar(value: Any) -> str:
+    """A lookup value as Splunk writes it (YAML may have made ``false`` a boolean)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _macro_from_yaml(data: Any, path: Path) -> Macro:
@@ -202,10 +267,13 @@ def _macro_from_yaml(data: Any, path: Path) -> Macro:
     return Macro(name, definition, tuple(str(a) for a in args), str(path))
 
 
+_RETIRED = frozenset({"deprecated", "removed"})
+
+
 def iter_detection_files(path: Path) -> Iterator[Path]:
     """Detection files for a CLI path: a file, a folder of them, or a content root.
 
-    Walking a folder skips ``deprecated`` sub-folders (they are not shipped);
+    Walking a folder skips ``deprecated`` and ``removed`` sub-folders (they are not shipped);
     a file named explicitly is always used.
     """
     if path.is_file():
@@ -214,6 +282,6 @@ def iter_detection_files(path: Path) -> Iterator[Path]:
     base = path / "detections" if (path / "detections").is_dir() else path
     for p in sorted(base.rglob("*.yml")):
         rel = p.relative_to(base)
-        if "deprecated" in rel.parts[:-1]:
+        if _RETIRED.intersection(part.lower() for part in rel.parts[:-1]):
             continue
         yield p

@@ -17,3 +17,61 @@ def load_table(name: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"data table {name}.yml must be a mapping")
     return data
+
+
+# Keys of data/logsources.yml a user's mapping file may set (``--logsources FILE``): mappings add to or
+# replace the built-in entries of the same name; ``categories`` rows replace every built-in row of
+# their category.
+LOGSOURCE_MAPPING_KEYS = ("sourcetypes", "eventtypes", "windows_channels", "event_field_maps", "extra_channels")
+LOGSOURCE_OVERRIDE_KEYS = (*LOGSOURCE_MAPPING_KEYS, "categories")
+
+_logsource_overrides: dict[str, Any] = {}
+_merged: dict[str, Any] | None = None
+
+
+def set_logsource_overrides(data: dict[str, Any]) -> None:
+    """Merge a user's logsource mappings over the built-in table (``data/logsources.yml``'s keys).
+
+    Raises ValueError naming what is wrong, for the CLI to report as bad usage.
+    """
+    global _merged
+    if not isinstance(data, dict):
+        raise ValueError("a logsource mapping file must be a YAML mapping")
+    unknown = set(data) - set(LOGSOURCE_OVERRIDE_KEYS)
+    if unknown:
+        raise ValueError(
+            f"unknown logsource table keys: {', '.join(sorted(unknown))} (known: {', '.join(LOGSOURCE_OVERRIDE_KEYS)})"
+        )
+    for key in LOGSOURCE_MAPPING_KEYS:
+        if not isinstance(data.get(key, {}), dict):
+            raise ValueError(f"logsource mapping {key!r} must be a mapping")
+        for name, ls in data.get(key, {}).items():
+            if key in ("sourcetypes", "eventtypes", "windows_channels") and not (
+                isinstance(ls, dict) and ls and set(ls) <= {"product", "category", "service"}
+            ):
+                raise ValueError(f"{key}: {name!r} must map to a Sigma logsource (product, category, service)")
+    if not isinstance(data.get("categories", []), list):
+        raise ValueError("logsource mapping 'categories' must be a list of rows")
+    _logsource_overrides.clear()
+    _logsource_overrides.update(data)
+    _merged = None
+
+
+def logsource_overrides() -> dict[str, Any]:
+    """The user's mappings in force (handed to worker processes)."""
+    return dict(_logsource_overrides)
+
+
+def logsource_table() -> dict[str, Any]:
+    """``data/logsources.yml`` with the user's mappings merged in: the one view every reader uses."""
+    global _merged
+    if _merged is None:
+        base = load_table("logsources")
+        table = dict(base)
+        for key in LOGSOURCE_MAPPING_KEYS:
+            table[key] = {**base.get(key, {}), **_logsource_overrides.get(key, {})}
+        mine = list(_logsource_overrides.get("categories", []))
+        replaced = {row.get("category") for row in mine if isinstance(row, dict)}
+        table["categories"] = mine + [row for row in base["categories"] if row["category"] not in replaced]
+        _merged = table
+    return _merged

@@ -14,19 +14,30 @@ logs (cloud, SaaS, network): pySigma's Splunk backend has no pipeline for them
 and would search every sourcetype. Each logsource gets the sourcetypes the
 table names for it (``aws/cloudtrail`` -> ``sourcetype IN ("aws:cloudtrail",
 "aws:cloudtrail:lake")``), the same table the converter read them from.
+
+``splunk_custom_sources`` maps custom logsources (names no table knows, see
+:mod:`translator.sigma.splunk_source`) back to the Splunk source terms their
+``definition`` records, so the query reads exactly the events the original did.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from sigma.conditions import SigmaCondition
+from sigma.correlations import SigmaCorrelationRule
 from sigma.processing.conditions import LogsourceCondition
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import AddConditionTransformation
+from sigma.processing.transformations.base import ConditionTransformation
+from sigma.rule import SigmaDetection, SigmaRule
 
-from translator.data import load_table
+from translator.data import logsource_table
+from translator.sigma.splunk_source import SplunkSource
 
 
 def windows_categories() -> ProcessingPipeline:
-    table = load_table("logsources")
+    table = logsource_table()
     channels: dict[str, list[str]] = {}
     for channel, ls in table["windows_channels"].items():
         if ls.get("product") == "windows":
@@ -56,7 +67,7 @@ def windows_categories() -> ProcessingPipeline:
 
 def splunk_sourcetypes() -> ProcessingPipeline:
     by_logsource: dict[tuple[str, str, str], list[str]] = {}
-    for name, ls in load_table("logsources")["sourcetypes"].items():
+    for name, ls in logsource_table()["sourcetypes"].items():
         key = (ls.get("product", ""), ls.get("category", ""), ls.get("service", ""))
         if key[0] == "windows" and not key[1] and not key[2]:
             continue  # Windows event logs: windows_categories and splunk_windows name them by source
@@ -72,3 +83,36 @@ def splunk_sourcetypes() -> ProcessingPipeline:
         for key, names in sorted(by_logsource.items())
     ]
     return ProcessingPipeline(name="translator: logsources to their Splunk sourcetypes", priority=10, items=items)
+
+
+@dataclass
+class DefinedSourceTransformation(ConditionTransformation):
+    """ANDs the Splunk source terms of a custom logsource's ``definition`` into the rule's condition
+    (one detection per group of terms); rules without such a definition are left alone."""
+
+    prefix: str = "_splunk_source"
+
+    def apply(self, rule: SigmaRule | SigmaCorrelationRule) -> None:
+        self._names: list[str] = []
+        if isinstance(rule, SigmaRule):
+            source = SplunkSource.from_definition(rule.logsource.definition)
+            if source is not None:
+                for i, definition in enumerate(source.detections()):
+                    name = f"{self.prefix}{i}"
+                    rule.detection.detections[name] = SigmaDetection.from_definition(definition)
+                    self.processing_item_applied(rule.detection.detections[name])
+                    self._names.append(name)
+        super().apply(rule)
+
+    def apply_condition(self, cond: SigmaCondition) -> None:
+        if self._names:
+            added = " and ".join(self._names)
+            cond.condition = f"{added} and ({cond.condition})" if cond.condition else added
+
+
+def splunk_custom_sources() -> ProcessingPipeline:
+    return ProcessingPipeline(
+        name="translator: custom logsources to the Splunk source terms their definition records",
+        priority=10,
+        items=[ProcessingItem(identifier="translator_custom_sources", transformation=DefinedSourceTransformation())],
+    )

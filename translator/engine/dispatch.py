@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from translator.engine.logsources import Flat, Named, Selector, Source
+from translator.engine.logsources import Defined, Flat, Named, Selector, Source
 from translator.engine.sigma_eval import Anchor, CompiledRule, anchor_keys, event_id_of
 
 T = TypeVar("T")
@@ -31,7 +31,7 @@ WINDOWS, OTHER = "\0windows", "\0other"  # buckets for logsources without channe
 class _Group(Generic[T]):
     """The rules of one bucket that see events through one source (None: the event as it is)."""
 
-    source: Source | Named | None
+    source: Source | Named | Defined | None
     plain: list[tuple[T, CompiledRule]] = field(default_factory=list)
     anchored: dict[Anchor, list[tuple[T, CompiledRule]]] = field(default_factory=dict)
     probes: set[tuple[str, str]] = field(default_factory=set)  # (field, kind) pairs worth looking up
@@ -41,10 +41,16 @@ class _Group(Generic[T]):
 class Dispatch(Generic[T]):
     """Rules (each with a payload ``T``, e.g. its index) filed by where their events can come from."""
 
-    _buckets: dict[tuple[str, int | None], dict[Source | Named | None, _Group[T]]] = field(default_factory=dict)
+    _buckets: dict[tuple[str, int | None], dict[Source | Named | Defined | None, _Group[T]]] = field(
+        default_factory=dict
+    )
 
     def add(self, payload: T, compiled: CompiledRule, selector: Selector) -> None:
         ids = compiled.event_ids
+        if selector.defined is not None:  # a custom logsource: its definition checks records of both kinds
+            self._file(WINDOWS, ids, selector.defined, payload, compiled)
+            self._file(OTHER, ids, selector.defined, payload, compiled)
+            return
         if selector.everything:
             if selector.windows:  # event-log records as they are
                 self._file(WINDOWS, ids, None, payload, compiled)
@@ -63,7 +69,7 @@ class Dispatch(Generic[T]):
         self,
         channel: str,
         ids: frozenset[int] | None,
-        source: Source | Named | None,
+        source: Source | Named | Defined | None,
         payload: T,
         compiled: CompiledRule,
     ) -> None:

@@ -27,6 +27,7 @@ from translator.engine.correlate import Correlator
 from translator.engine.dispatch import Dispatch
 from translator.engine.logsources import Flat, Selector, current_overrides, selector_for, set_overrides
 from translator.engine.sigma_eval import CompiledRule, NotEvaluable, compile_rule
+from translator.errors import internal_error
 from translator.events import Event, Problem
 from translator.events.readers import event_files, read_file
 
@@ -116,6 +117,9 @@ def add_collection(loaded: Loaded, collection: SigmaCollection, source: str) -> 
             except NotEvaluable as exc:
                 result.error = str(exc)
                 loaded.failed.append(result)
+            except Exception as exc:  # a bug must not cost the other rules; the result names it
+                result.error = internal_error("the correlation evaluator", exc)
+                loaded.failed.append(result)
             continue
         if not isinstance(rule, SigmaRule):
             result.error = f"{type(rule).__name__} is not evaluated"
@@ -125,6 +129,10 @@ def add_collection(loaded: Loaded, collection: SigmaCollection, source: str) -> 
             compiled = compile_rule(rule)
         except (NotEvaluable, SigmaError) as exc:
             result.error = str(exc)
+            loaded.failed.append(result)
+            continue
+        except Exception as exc:
+            result.error = internal_error("the Sigma evaluator", exc)
             loaded.failed.append(result)
             continue
         loaded.runnable.append((result, compiled, selector_for(rule)))
@@ -139,6 +147,7 @@ class FilePart:
     problems: list[Problem] = field(default_factory=list)
     matches: list[tuple[int, str]] = field(default_factory=list)  # (runnable index, event ref)
     hits: list[tuple[int, str, Flat]] = field(default_factory=list)  # the same, with the event, for correlations
+    failures: dict[int, str] = field(default_factory=dict)  # runnable index -> the error that stopped the rule
 
 
 class Scanner:
@@ -163,7 +172,12 @@ class Scanner:
                 continue
             part.events += 1
             for index, compiled, view in self.dispatch.candidates(item.fields):
-                if compiled.matches(view):
+                try:
+                    matched = compiled.matches(view)
+                except Exception as exc:  # one rule failing on one event must not stop the scan
+                    part.failures.setdefault(index, internal_error(f"the Sigma evaluator on {item.ref}", exc))
+                    continue
+                if matched:
                     part.matches.append((index, item.ref))
                     if feeds[index]:
                         part.hits.append((index, item.ref, view))
@@ -232,6 +246,8 @@ class Merger:
 
     def add(self, part: FilePart) -> None:
         runnable = self.loaded.runnable
+        for index, message in part.failures.items():
+            runnable[index][0].error = runnable[index][0].error or message
         for index, ref in part.matches:
             runnable[index][0].matches.append(ref)
         for index, ref, view in part.hits:
@@ -242,6 +258,8 @@ class Merger:
                         correlator.offer(base, ref, view)
                     except NotEvaluable as exc:
                         corr_result.error = str(exc)
+                    except Exception as exc:
+                        corr_result.error = internal_error("the correlation evaluator", exc)
 
     def finish(self) -> None:
         for result, correlator in self.loaded.correlations:

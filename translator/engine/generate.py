@@ -30,7 +30,7 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from translator.content.loader import Lookup
-from translator.data import load_table
+from translator.data import load_table, logsource_table
 from translator.engine.logsources import selector
 from translator.engine.spl_exec import compile_search
 from translator.engine.spl_values import as_number, search_compare, search_equals
@@ -532,7 +532,7 @@ def _conjuncts(expr: ast.SearchExpr) -> list[ast.SearchExpr]:
 def _source_channel(value: str) -> str | None:
     """The channel a Windows ``source``/``sourcetype`` value names (prefixes from the logsource table)."""
     value = value.lstrip("*")
-    for prefix in load_table("logsources")["windows_source_prefixes"]:
+    for prefix in logsource_table()["windows_source_prefixes"]:
         if value.lower().startswith(prefix.lower()) and len(value) > len(prefix) and "*" not in value:
             return value[len(prefix) :]
     return None
@@ -540,13 +540,13 @@ def _source_channel(value: str) -> str | None:
 
 def _is_windows_source(value: str) -> bool:
     v = value.lower().lstrip("*")
-    return any(v.startswith(p.lower().rstrip(":")) for p in load_table("logsources")["windows_source_prefixes"])
+    return any(v.startswith(p.lower().rstrip(":")) for p in logsource_table()["windows_source_prefixes"])
 
 
 def _other_channel(w: Want) -> str | None:
     """A channel from the table that no rendering of the avoided source values names."""
-    prefixes = load_table("logsources")["windows_source_prefixes"]
-    for channel in load_table("logsources")["windows_channels"]:
+    prefixes = logsource_table()["windows_source_prefixes"]
+    for channel in logsource_table()["windows_channels"]:
         if all(_fits(prefix + channel, w) for prefix in prefixes):
             return str(channel)
     return None
@@ -556,7 +556,7 @@ def _other_sourcetype(w: Want) -> str | None:
     """For a near miss on a source term: a sourcetype of another logsource in the table, so the
     event is of a different product rather than of an unknown one (two sourcetypes of one
     logsource are one to a Sigma rule)."""
-    table = load_table("logsources")["sourcetypes"]
+    table = logsource_table()["sourcetypes"]
     avoided = [dict(ls) for name, ls in table.items() if any(search_equals(name, p) for p in w.avoid)]
     for name, ls in table.items():
         if not _is_windows_source(str(name)) and dict(ls) not in avoided and _fits(str(name), w):
@@ -567,7 +567,7 @@ def _other_sourcetype(w: Want) -> str | None:
 def _sourcetype_for(spec: dict[str, Any]) -> str | None:
     """A sourcetype the table says carries the logsource ``spec`` (for eventtypes of other products)."""
     want = {k: spec[k] for k in ("product", "category", "service") if spec.get(k)}
-    for name, ls in load_table("logsources")["sourcetypes"].items():
+    for name, ls in logsource_table()["sourcetypes"].items():
         if dict(ls) == want:
             return str(name)
     return None
@@ -601,7 +601,7 @@ def _raw_event(wants: Wants) -> tuple[str, Flat] | None:
             named[name] = value
     if "eventtype" in wants:
         w = wants["eventtype"]
-        spec = load_table("logsources").get("eventtypes", {}).get(w.match[0] if w.match else "", {})
+        spec = logsource_table().get("eventtypes", {}).get(w.match[0] if w.match else "", {})
         sel = selector(spec.get("product"), spec.get("category"), spec.get("service"))
         if sel.sources:
             channel = sorted(sel.sources[0].channels)[0]
@@ -621,7 +621,7 @@ def _raw_event(wants: Wants) -> tuple[str, Flat] | None:
 
 
 TIME = "2024-05-01T12:00:00.000Z"
-_ALWAYS_ANY = frozenset(load_table("logsources")["always_present"]["*"])
+_ALWAYS_ANY = frozenset(logsource_table()["always_present"]["*"])
 
 
 @cache
@@ -646,12 +646,15 @@ def _windows_record(wants: Wants, channel: str) -> tuple[str, Flat] | None:
             return None
         event_id = int(n)
     # CIM names the add-on extracts (process_name, ...) go back to the raw fields they come from
-    service = (load_table("logsources")["windows_channels"].get(channel) or {}).get("service")
+    service = (logsource_table()["windows_channels"].get(channel) or {}).get("service")
     source, feed = _raw_source(service, event_id)
-    raw, paths = _lower(wants, feed, strict=False)
+    lowered = _lower(wants, feed, strict=False)
+    if lowered is None:
+        return None  # a CIM value no raw value stands for: no record can carry it
+    raw, paths = lowered
     if source is not None and source.renames:
         raw = _rename(raw, {dst: src for src, dst in source.renames})
-    present = load_table("logsources")["always_present"]
+    present = logsource_table()["always_present"]
     always = _ALWAYS_ANY | set(present["windows"]) | set(aliases)
     category = _category(service, event_id)
     values = _values(raw, paths, "\\", always, tuple(present.get(f"windows/{category}", ())))
@@ -662,7 +665,7 @@ def _windows_record(wants: Wants, channel: str) -> tuple[str, Flat] | None:
 
 def _category(service: str | None, event_id: int | None) -> str | None:
     """The Sigma category a (service, event id) pins (Sysmon 1 -> process_creation), if any."""
-    for row in load_table("logsources")["categories"]:
+    for row in logsource_table()["categories"]:
         if row["service"] == service and row["event_codes"] == [event_id]:
             return str(row["category"])
     return None
@@ -787,7 +790,7 @@ def _datamodel_event(feed: Any) -> ToEvent:
             return None
         raw, paths = lowered
         if source is not None:  # a Windows feed: an event-log record of the feed's channel
-            present = load_table("logsources")["always_present"]
+            present = logsource_table()["always_present"]
             always = _ALWAYS_ANY | set(present["windows"])
             required = tuple(present.get(f"windows/{feed.logsource.get('category')}", ()))
             values = _values(raw, paths, feed.separator, always, required)

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from translator.data import load_table
+from translator.data import logsource_overrides, logsource_table, set_logsource_overrides
+from translator.engine.spl_values import values_of
+from translator.sigma.splunk_source import SplunkSource
 
 Flat = dict[str, Any]
 
@@ -56,11 +58,27 @@ class Named:
     service: str = ""
 
     def view(self, event: Flat) -> Flat | None:
-        named = sourcetype_logsource(event.get("sourcetype")) or sourcetype_logsource(event.get("source"))
-        if named is None:
+        names, named = record_logsource(event)
+        if not names:
             return None if self.product == "windows" else event
+        if named is None:
+            return None  # a source no table knows: only a custom logsource's definition reads it
         mine = (("product", self.product), ("category", self.category), ("service", self.service))
         return event if all(not v or named.get(k) == v for k, v in mine) else None
+
+
+@dataclass(frozen=True)
+class Defined:
+    """A custom logsource: the records its definition's Splunk source terms select, as Splunk shows
+    them (a Windows record's ``source`` is ``XmlWinEventLog:<channel>``, and so on)."""
+
+    source: SplunkSource
+
+    def view(self, event: Flat) -> Flat | None:
+        from translator.events.splunk import splunk_view  # events.splunk reads this module's selectors
+
+        shown = splunk_view(event)
+        return event if self.source.matches(lambda f: values_of(shown.get(f))) else None
 
 
 @dataclass(frozen=True)
@@ -69,9 +87,12 @@ class Selector:
     everything: bool = False  # no channel in the table: every event of the right kind is a candidate
     windows: bool = False  # with ``everything``: Windows event-log records too (else none of them)
     named: Named | None = None  # with ``everything``: the check on records of other kinds (JSON, CSV)
+    defined: Defined | None = None  # a custom logsource: its definition decides, for records of every kind
 
     def view(self, event: Flat) -> Flat | None:
         """The event as the rule should see it, or None when it is not of this logsource."""
+        if self.defined is not None:
+            return self.defined.view(event)
         if self.everything:
             # a Windows event-log record always names its provider; JSON from other products never does
             if "Provider_Name" in event:
@@ -84,40 +105,22 @@ class Selector:
         return None
 
 
-_overrides: dict[str, Any] = {}
-
-
 def set_overrides(data: dict[str, Any]) -> None:
-    """Merge a user's table over the built-in one (same keys as ``data/logsources.yml``).
-
-    ``windows_channels``, ``event_field_maps`` and ``extra_channels`` entries add to or
-    replace the built-in ones; ``categories`` rows replace every built-in row of their category.
-    """
-    unknown = set(data) - {"windows_channels", "categories", "event_field_maps", "extra_channels"}
-    if unknown:
-        raise ValueError(f"unknown logsource table keys: {', '.join(sorted(unknown))}")
-    _overrides.clear()
-    _overrides.update(data)
+    """Merge a user's table over the built-in one (see :func:`translator.data.set_logsource_overrides`)."""
+    set_logsource_overrides(data)
     _service_channels.cache_clear()
+    _sourcetypes.cache_clear()
+    _generic.cache_clear()
     selector.cache_clear()
 
 
 def current_overrides() -> dict[str, Any]:
     """The user's table in force (handed to worker processes)."""
-    return dict(_overrides)
+    return logsource_overrides()
 
 
 def _table() -> dict[str, Any]:
-    base = load_table("logsources")
-    if not _overrides:
-        return base
-    table = dict(base)
-    for key in ("windows_channels", "event_field_maps", "extra_channels"):
-        table[key] = {**base.get(key, {}), **_overrides.get(key, {})}
-    mine = list(_overrides.get("categories", []))
-    replaced = {row["category"] for row in mine}
-    table["categories"] = mine + [row for row in base["categories"] if row["category"] not in replaced]
-    return table
+    return logsource_table()
 
 
 @cache
@@ -159,7 +162,12 @@ def selector(product: str | None, category: str | None, service: str | None) -> 
 
 @cache
 def _sourcetypes() -> dict[str, dict[str, str]]:
-    return {str(k).lower(): dict(v) for k, v in load_table("logsources")["sourcetypes"].items()}
+    return {str(k).lower(): dict(v) for k, v in logsource_table()["sourcetypes"].items()}
+
+
+@cache
+def _generic() -> frozenset[str]:
+    return frozenset(str(x).lower() for x in logsource_table().get("generic_sourcetypes", []))
 
 
 def sourcetype_logsource(value: Any) -> dict[str, str] | None:
@@ -167,8 +175,24 @@ def sourcetype_logsource(value: Any) -> dict[str, str] | None:
     return _sourcetypes().get(value.lower()) if isinstance(value, str) else None
 
 
+def record_logsource(event: Flat) -> tuple[bool, dict[str, str] | None]:
+    """(whether the record names its source, the logsource the table gives that name or None).
+
+    A record's ``sourcetype`` (else its ``source``) says what it is, unless it is a generic one
+    (``_json``): such a record, or one naming nothing, may be of any non-Windows logsource.
+    """
+    for key in ("sourcetype", "source"):
+        value = event.get(key)
+        if isinstance(value, str) and value and value.lower() not in _generic():
+            return True, sourcetype_logsource(value)
+    return False, None
+
+
 def selector_for(rule: Any) -> Selector:
     ls = rule.logsource
+    defined = SplunkSource.from_definition(getattr(ls, "definition", None))
+    if defined is not None:
+        return Selector(everything=True, windows=True, defined=Defined(defined))
     return selector(ls.product, ls.category, ls.service)
 
 
@@ -179,4 +203,13 @@ def _int(value: Any) -> int | None:
         return None
 
 
-__all__ = ["Named", "Selector", "Source", "selector", "selector_for", "sourcetype_logsource"]
+__all__ = [
+    "Defined",
+    "Named",
+    "Selector",
+    "Source",
+    "record_logsource",
+    "selector",
+    "selector_for",
+    "sourcetype_logsource",
+]

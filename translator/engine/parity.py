@@ -6,7 +6,9 @@ events), run the Sigma rule and its correlation with the evaluator, and compare
 the two sets of event references. ``equal`` when they are the same set,
 ``differ`` (with the events only one side matched and the values of the fields
 that decided) when not, ``not_evaluable`` (with the reason) when either side
-cannot be run: no Sigma rule, or something the executor does not model.
+cannot be run: no Sigma rule, or something the executor does not model;
+``error`` when a step (convert, generate, execute, evaluate) failed on a bug:
+the reason names the step and the exception, and the run goes on.
 """
 
 from __future__ import annotations
@@ -30,13 +32,13 @@ from translator.engine.generate import generate, json_path
 from translator.engine.sigma_eval import NotEvaluable
 from translator.engine.spl_exec import EventSet, run
 from translator.engine.sql_targets import DuckDbTables, SqliteTables, where_clause
-from translator.errors import TranslatorError
+from translator.errors import TranslatorError, internal_error
 from translator.events import Event, Problem, read_events
 from translator.sigma.rule import collection_of, detection_fields
 from translator.spl import parse
 from translator.workflow import ConvertOptions, DetectionResult, convert_detection, expand_and_parse
 
-STATUSES = ("equal", "differ", "not_evaluable")
+STATUSES = ("equal", "differ", "not_evaluable", "error")
 _SHOWN = 20  # events listed per side in a differ
 
 
@@ -58,6 +60,11 @@ class ParityResult:
     targets: dict[str, dict[str, Any]] = field(default_factory=dict)
     generated: list[str] = field(default_factory=list)  # refs of events made for this detection (positive first)
     generated_check: str = ""  # on its own generated events: equal / differ ("" when not checked)
+    errors: list[str] = field(default_factory=list, repr=False)  # internal failures of its steps
+
+    def fail(self, reason: str) -> None:
+        """Record a step's internal failure: the detection's status becomes ``error``."""
+        self.errors.append(reason)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -134,8 +141,9 @@ def parity(
     original search (see :mod:`translator.engine.generate`), write them there and include them."""
     out = ParityRun()
     own: dict[str, list[str]] = {}
+    failed_generation: dict[str, str] = {}
     if generate_to is not None:
-        own = _generate(items, content_for, generate_to)
+        own, failed_generation = _generate(items, content_for, generate_to)
         event_paths = [*event_paths, generate_to, json_path(generate_to)]
     events: list[tuple[str, dict[str, Any]]] = []
     for item in read_events(event_paths):
@@ -154,8 +162,14 @@ def parity(
     opts = ConvertOptions(write=False)
     for path, rel in items:
         res = ParityResult(str(path))
+        if str(path) in failed_generation:
+            res.fail(failed_generation[str(path)])
         given = sigma_dir / rel.with_suffix(".yml") if sigma_dir is not None else None
-        pending.append(_prepare(res, path, rel, content_for(path), opts, loaded, given))
+        try:
+            pending.append(_prepare(res, path, rel, content_for(path), opts, loaded, given))
+        except Exception as exc:  # a bug must not cost the rest of the run; the report names it
+            res.fail(internal_error("the conversion", exc))
+            pending.append((res, None, content_for(path), None, []))
     scanner = Scanner(loaded)
     tables = [SqliteTables(events), DuckDbTables(events)]
     for t in tables:
@@ -166,12 +180,16 @@ def parity(
 
     for done, (res, pipeline, content, converted, rule_results) in enumerate(pending, 1):
         res.generated = own.get(res.file, [])
-        if res.status == "not_evaluable" and res.reasons:
-            out.results.append(res)
-        else:
-            _compare(res, pipeline, content, eventset, rule_results, converted, by_ref, res.data_sources)
-            _check_targets(res, converted, rule_results, content, eventset, tables)
-            out.results.append(res)
+        if not (res.status == "not_evaluable" and res.reasons) and not res.errors:
+            try:
+                _compare(res, pipeline, content, eventset, rule_results, converted, by_ref, res.data_sources)
+                _check_targets(res, converted, rule_results, content, eventset, tables)
+            except Exception as exc:
+                res.fail(internal_error("the comparison", exc))
+        if res.errors:
+            res.status = "error"
+            res.reasons = [*res.errors, *res.reasons]
+        out.results.append(res)
         if progress:
             progress(done, len(pending))
     return out
@@ -179,24 +197,34 @@ def parity(
 
 def _generate(
     items: list[tuple[Path, Path]], content_for: Callable[[Path], Content], path: Path
-) -> dict[str, list[str]]:
+) -> tuple[dict[str, list[str]], dict[str, str]]:
     """Write generated events for every detection: Windows records to ``path`` (XML lines), other
-    products' events beside it (:func:`json_path`, JSON lines); detection file -> its event refs."""
+    products' events beside it (:func:`json_path`, JSON lines). Returns detection file -> its event
+    refs, and detection file -> the internal error that stopped its generation (the others go on)."""
     files: dict[str, tuple[Path, list[str]]] = {"windows": (path, []), "json": (json_path(path), [])}
     own: dict[str, list[str]] = {}
+    failed: dict[str, str] = {}
     for det_path, _rel in items:
         try:
             det = load_detection(det_path)
             pipeline = expand_and_parse(det.search, content_for(det_path), det_path.name)
         except TranslatorError:
             continue
-        for g in generate(pipeline, tuple(det.data_sources), content_for(det_path).lookups):
-            target, lines = files[g.kind]
-            lines.append(g.line(len(lines) + 1))
+        made: list[tuple[str, str]] = []  # (kind, line), positive first
+        try:
+            for g in generate(pipeline, tuple(det.data_sources), content_for(det_path).lookups):
+                record = len(files[g.kind][1]) + sum(1 for kind, _ in made if kind == g.kind) + 1
+                made.append((g.kind, g.line(record)))
+        except Exception as exc:  # a bug must not cost the other detections their events
+            failed[str(det_path)] = internal_error("the event generator", exc)
+            continue
+        for kind, line in made:
+            target, lines = files[kind]
+            lines.append(line)
             own.setdefault(str(det_path), []).append(f"{target}#{len(lines)}")
     for target, lines in files.values():
         write_atomic(target, "\n".join(lines) + "\n" if lines else "")
-    return own
+    return own, failed
 
 
 def _prepare(
@@ -259,7 +287,7 @@ def _compare(
         res.reasons.append(f"the original is not evaluated: {exc}")
         return
     except Exception as exc:  # a bug must not cost the rest of the run; the report names it
-        res.reasons.append(f"internal error in the SPL executor ({type(exc).__name__}: {exc}); please report it")
+        res.fail(internal_error("the SPL executor", exc))
         return
     original = set().union(*(r.refs for r in rows)) if rows else set()
     sigma = set(final.matches)

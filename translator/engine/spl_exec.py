@@ -177,9 +177,9 @@ def _compare(name: str, op: str, value: str) -> Callable[[Flat], bool]:
 
 def _eventtype(name: str, op: str) -> Callable[[Flat], bool]:
     """``eventtype=X`` through the logsource table's eventtypes (the same data the converter reads)."""
-    from translator.data import load_table
+    from translator.data import logsource_table
 
-    spec = load_table("logsources").get("eventtypes", {}).get(name)
+    spec = logsource_table().get("eventtypes", {}).get(name)
     if spec is None:
         raise NotEvaluable(f"eventtype {name!r} is not defined in data/logsources.yml")
     sel = selector(spec.get("product"), spec.get("category"), spec.get("service"))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from translator.content.loader import Lookup
+from translator.content.loader import DataSource, Lookup
 from translator.data import load_table
 from translator.sigma import cim
 from translator.sigma import logsource as ls
@@ -62,14 +62,32 @@ def sigma_field(product: str, name: str) -> str:
 
 
 def convert_pipeline(
-    pipeline: ast.Pipeline, data_sources: tuple[str, ...] | list[str] = (), lookups: Mapping[str, Lookup] | None = None
+    pipeline: ast.Pipeline,
+    data_sources: tuple[str, ...] | list[str] = (),
+    lookups: Mapping[str, Lookup] | None = None,
+    described: Mapping[str, DataSource] | None = None,
 ) -> RuleDraft:
     """Convert one parsed search.
 
     ``data_sources`` (the detection's) pick the logsource of a data model; ``lookups`` (the content's CSV
-    lookups) let conditions on a lookup's output be folded in as conditions on its inputs.
+    lookups) let conditions on a lookup's output be folded in as conditions on its inputs; ``described``
+    (the content's data source files by name) say where each data source's events come from.
     """
-    lookups = lookups or {}
+    draft = _convert(pipeline, tuple(data_sources), lookups or {}, described or {})
+    for token in ast.tokens(pipeline):
+        draft.notes.append(
+            f"{token} is a Splunk token (dashboards and alert actions fill it in); the search runs it as "
+            "literal text, and so does the rule"
+        )
+    return draft
+
+
+def _convert(
+    pipeline: ast.Pipeline,
+    data_sources: tuple[str, ...],
+    lookups: Mapping[str, Lookup],
+    described: Mapping[str, DataSource],
+) -> RuleDraft:
     if not pipeline.commands:
         return RuleDraft(UNSUPPORTED, ["empty search"])
     first = pipeline.commands[0]
@@ -79,7 +97,7 @@ def convert_pipeline(
         name = getattr(first, "name", "search")
         why = load_table("stages")["unsupported"].get(name, "does not search raw events")
         return RuleDraft(UNSUPPORTED, [f"the search starts with `| {name}`, which {why}"])
-    return _convert_raw(first.expr, pipeline.commands[1:], tuple(data_sources), lookups)
+    return _convert_raw(first.expr, pipeline.commands[1:], data_sources, lookups, described)
 
 
 def _convert_raw(
@@ -87,8 +105,9 @@ def _convert_raw(
     rest: tuple[ast.Command, ...],
     data_sources: tuple[str, ...],
     lookups: Mapping[str, Lookup],
+    described: Mapping[str, DataSource],
 ) -> RuleDraft:
-    inferred = ls.infer(base, data_sources)
+    inferred = ls.infer(base, data_sources, described)
     draft = RuleDraft(EXACT, list(inferred.reasons), list(inferred.notes), inferred.logsource)
     if not inferred.logsource:
         draft.status = UNSUPPORTED

@@ -153,6 +153,8 @@ class FieldScope:
                 self.close()
         elif isinstance(cmd, ast.ArgsCommand):
             self._args_command(cmd)
+        elif isinstance(cmd, ast.InputlookupCommand):
+            pass  # rows from a table: no field of the events changes
         else:
             self.close()
 
@@ -182,7 +184,7 @@ class FieldScope:
             self.derive(*(prefix + f for f in ("City", "Country", "Region", "lat", "lon", "MetroCode", "Timezone")))
         elif name in ("makemv", "mvexpand"):
             self.derive(*(a.text for a in cmd.args))
-        elif name in _OPAQUE_OUTPUTS or name not in ("inputlookup", "outputlookup"):
+        elif name in _OPAQUE_OUTPUTS or name != "outputlookup":
             self.close()
 
 

@@ -3,16 +3,23 @@
 The leading search's top-level conjuncts are read for ``source``,
 ``sourcetype``, ``eventtype`` and ``index`` terms (as the data-source macros
 expand to) and for ``EventCode``. Terms that the inferred logsource implies are
-consumed, so the detection does not repeat them.
+consumed, so the detection does not repeat them. A name no table knows gets a
+custom logsource (:mod:`translator.sigma.splunk_source`) whose ``definition``
+carries the terms, so the selection is kept exactly; a known Windows service
+named only in part (one of its two PowerShell channels) keeps a ``Channel``
+condition for the part.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
-from translator.data import load_table
+from translator.content.loader import DataSource
+from translator.data import logsource_table
+from translator.sigma.splunk_source import SplunkSource, Term, custom_logsource
 from translator.spl import ast
 
 SOURCE_FIELDS = ("source", "sourcetype", "eventtype", "Channel")  # field names are case-sensitive
@@ -21,11 +28,12 @@ EVENT_CODE_FIELDS = ("EventCode", "EventID")
 
 @dataclass
 class LogsourceResult:
-    logsource: dict[str, str]
+    logsource: dict[str, str]  # product/category/service, and definition for a custom one
     remaining: list[ast.SearchExpr]  # conjuncts left for the detection
     implied: list[ast.SearchExpr] = field(default_factory=list)  # EventCode terms the category implies
     reasons: list[str] = field(default_factory=list)  # what was dropped and why (broader)
     notes: list[str] = field(default_factory=list)  # how it was inferred (no loss)
+    custom: bool = False  # a logsource derived from names no table knows
 
 
 def conjuncts(expr: ast.SearchExpr | None) -> list[ast.SearchExpr]:
@@ -37,9 +45,9 @@ def conjuncts(expr: ast.SearchExpr | None) -> list[ast.SearchExpr]:
 def _alternatives(expr: ast.SearchExpr, fields: tuple[str, ...]) -> list[tuple[str, str]] | None:
     """(field, value) pairs when ``expr`` is an OR of ``field=value`` terms on ``fields``."""
     if isinstance(expr, ast.Compare) and expr.op == "=" and expr.field in fields:
-        return [(expr.field.lower(), expr.value.text)]
+        return [(expr.field, expr.value.text)]
     if isinstance(expr, ast.InList) and expr.field in fields:
-        return [(expr.field.lower(), v.text) for v in expr.values]
+        return [(expr.field, v.text) for v in expr.values]
     if isinstance(expr, ast.Or):
         out: list[tuple[str, str]] = []
         for op in expr.operands:
@@ -53,42 +61,76 @@ def _alternatives(expr: ast.SearchExpr, fields: tuple[str, ...]) -> list[tuple[s
 
 def source_logsource(field_name: str, value: str) -> dict[str, str] | None:
     """The logsource one ``source=``/``sourcetype=``/``eventtype=``/``Channel=`` value names, if the table knows it."""
-    table = load_table("logsources")
+    table = logsource_table()
     low = value.lower()
+    field_name = field_name.lower()
     if field_name == "eventtype":
         found = _lower_keys(table["eventtypes"]).get(low)
         return dict(found) if found else None
     if field_name == "channel":
         return _channel(low)
-    for prefix in table["windows_source_prefixes"]:
-        if low.startswith(prefix.lower()):
-            return _channel(low[len(prefix) :])
+    channel = windows_channel(value)
+    if channel is not None:
+        return _channel(channel.lower())
     found = _lower_keys(table["sourcetypes"]).get(low)
     return dict(found) if found else None
 
 
+def windows_channel(value: str) -> str | None:
+    """The channel a ``WinEventLog:``/``XmlWinEventLog:`` source or sourcetype names (a pattern), if any."""
+    for prefix in logsource_table()["windows_source_prefixes"]:
+        if value.lower().startswith(prefix.lower()) and len(value) > len(prefix):
+            return value[len(prefix) :]
+    return None
+
+
 def _channel(pattern: str) -> dict[str, str] | None:
     """The logsource of a Windows channel name (a Splunk pattern: * allowed), if all matches agree."""
-    channels = load_table("logsources")["windows_channels"]
-    matches = [ls for name, ls in channels.items() if fnmatchcase(name.lower(), pattern)]
+    matches = [ls for name, ls in logsource_table()["windows_channels"].items() if fnmatchcase(name.lower(), pattern)]
     return dict(matches[0]) if matches and _same(matches) else None
+
+
+def service_channels(product: str, service: str) -> list[str]:
+    """The channels the table gives a Windows-style service (event logs), in table order."""
+    table = logsource_table()
+    out = [
+        ch
+        for ch, ls in table["windows_channels"].items()
+        if ls.get("product") == product and ls.get("service") == service
+    ]
+    return out + list(table.get("extra_channels", {}).get(f"{product}/{service}", []))
 
 
 def _lower_keys(table: dict[str, Any]) -> dict[str, Any]:
     return {k.lower(): v for k, v in table.items()}
 
 
-def _pick_by_data_source(options: list[dict[str, str]], data_sources: tuple[str, ...]) -> dict[str, str] | None:
-    """Among logsources of different products, the one whose product the data sources name."""
-    prefs = load_table("logsources")["data_source_products"]
+def _pick_by_data_source(
+    options: list[dict[str, str]], data_sources: tuple[str, ...], described: Mapping[str, DataSource]
+) -> tuple[dict[str, str], str] | None:
+    """Among logsources of different products, the one the detection's data sources name: first by
+    what the content's ``data_sources/`` files state (their source and sourcetype), else by the
+    data source names (the table's ``data_source_products`` patterns). Returns (logsource, how)."""
+    stated = [
+        resolved
+        for name in data_sources
+        if (ds := described.get(name)) is not None
+        for f, v in ds.terms()
+        if (resolved := source_logsource(f, v)) is not None
+    ]
+    products = {ls.get("product") for ls in stated}
+    kept = [o for o in options if o.get("product") in products]
+    if kept and _same(kept):
+        return kept[0], "the data_sources files' source terms"
+    prefs = logsource_table()["data_source_products"]
     wanted = {
         product
         for product, patterns in prefs.items()
-        for ds in data_sources
-        if any(fnmatchcase(ds.lower(), p) for p in patterns)
+        for ds_name in data_sources
+        if any(fnmatchcase(ds_name.lower(), p) for p in patterns)
     }
     kept = [o for o in options if o.get("product") in wanted]
-    return kept[0] if kept and _same(kept) else None
+    return (kept[0], "the data source names") if kept and _same(kept) else None
 
 
 def _event_codes(expr: ast.SearchExpr) -> list[int] | None:
@@ -99,50 +141,106 @@ def _event_codes(expr: ast.SearchExpr) -> list[int] | None:
 
 
 def category_for(service: str, codes: list[int]) -> str | None:
-    for row in load_table("logsources")["categories"]:
+    for row in logsource_table()["categories"]:
         if row["service"] == service and sorted(row["event_codes"]) == codes:
             return str(row["category"])
     return None
 
 
-def infer(expr: ast.SearchExpr | None, data_sources: tuple[str, ...] = ()) -> LogsourceResult:
+def _named_channels(alts: list[tuple[str, str]]) -> list[str] | None:
+    """The channel patterns source terms name; None when one of them names every channel (a bare
+    ``sourcetype=XmlWinEventLog``, an eventtype)."""
+    out: list[str] = []
+    for f, v in alts:
+        channel = v if f == "Channel" else windows_channel(v)
+        if channel is None:
+            return None
+        out.append(channel)
+    return out
+
+
+def term_logsource(f: str, v: str) -> dict[str, str]:
+    """The logsource one source term names: the table's, else the custom one derived from it."""
+    known = source_logsource(f, v)
+    if known is not None:
+        return known
+    channel = windows_channel(v) if f in ("source", "sourcetype") else None
+    return custom_logsource("Channel", channel) if channel is not None else custom_logsource(f, v)
+
+
+def _custom(groups: list[list[Term]]) -> dict[str, str]:
+    """The logsource for a set of source terms some of which no table knows: what the terms'
+    logsources (the table's or the derived ones) agree on."""
+    derived = [term_logsource(f, v) for group in groups for f, v in group]
+    products = {d.get("product", "") for d in derived}
+    if len(products) != 1:
+        return {"product": "splunk", "service": "custom"}
+    out = {"product": products.pop()}
+    services = {d.get("service") for d in derived}
+    if len(services) == 1 and None not in services:
+        out["service"] = str(services.pop())
+    return out
+
+
+def infer(
+    expr: ast.SearchExpr | None,
+    data_sources: tuple[str, ...] = (),
+    described: Mapping[str, DataSource] | None = None,
+) -> LogsourceResult:
+    """The logsource a search's source terms name. ``data_sources``: the detection's data source
+    names; ``described``: the content's data source files by name (the content's own statement of
+    where each data source's events come from)."""
+    described = described or {}
     result = LogsourceResult({}, [])
     found: list[dict[str, str]] = []
     rest: list[ast.SearchExpr] = []
+    index_terms: list[Term] = []
+    groups: list[list[Term]] = []  # every source term group, for a custom logsource's definition
+    unknown = False  # a term no table knows: the logsource is custom
+    channel_terms: list[tuple[dict[str, str], list[str] | None]] = []  # (logsource, the channels named)
     for c in conjuncts(expr):
         if isinstance(c, ast.Compare) and c.field.lower() == "index" and c.op == "=":
             if c.value.text != "*":
-                result.reasons.append(
-                    f"index={c.value.text} not carried over: Sigma has no index (the rule matches any index)"
-                )
+                index_terms.append(("index", c.value.text))
             continue
         alts = _alternatives(c, SOURCE_FIELDS)
         if alts is None:
             rest.append(c)
             continue
+        groups.append(list(alts))
         resolved = [source_logsource(f, v) for f, v in alts]
         values = ", ".join(f"{f}={v}" for f, v in alts)
-        picked = None
-        if all(r is not None for r in resolved) and not _same(resolved):
-            picked = _pick_by_data_source(resolved, data_sources)  # type: ignore[arg-type]
-        if all(r is not None for r in resolved) and _same(resolved):
-            found.append(resolved[0])  # type: ignore[arg-type]
+        if any(r is None for r in resolved):
+            unknown = True
+            continue
+        options: list[dict[str, str]] = resolved  # type: ignore[assignment]
+        if _same(options):
+            found.append(options[0])
+            channel_terms.append((options[0], _named_channels(alts)))
             result.notes.append(f"logsource from {values}")
-        elif picked is not None:
-            found.append(picked)
-            result.notes.append(
-                f"the source terms ({values}) name several platforms; data_source {', '.join(data_sources)} "
-                f"picks {picked.get('product')}"
-            )
-        else:
-            unknown = ", ".join(f"{f}={v}" for (f, v), r in zip(alts, resolved, strict=True) if r is None)
-            why = unknown or f"{values} name several platforms and no data_source picks one"
+            continue
+        picked = _pick_by_data_source(options, data_sources, described)
+        if picked is None:
             result.reasons.append(
-                f"data source term(s) not carried over ({why}): the rule is not restricted to that source"
+                f"data source term(s) not carried over ({values} name several platforms and no data_source "
+                "picks one): the rule is not restricted to that source"
             )
+            continue
+        found.append(picked[0])
+        mine = [a for a, r in zip(alts, options, strict=True) if r == picked[0]]
+        channel_terms.append((picked[0], _named_channels(mine)))
+        result.notes.append(
+            f"the source terms ({values}) name several platforms; data_source {', '.join(data_sources)} "
+            f"picks {picked[0].get('product')} ({picked[1]})"
+        )
+    if unknown or (not groups and index_terms):
+        return _custom_result(result, groups, index_terms, rest)
+    for t in index_terms:
+        result.reasons.append(f"index={t[1]} not carried over: Sigma has no index (the rule matches any index)")
     logsource: dict[str, str] = {}
     for ls in found:
         logsource.update({k: v for k, v in ls.items() if k not in logsource})
+    rest = _channel_condition(logsource, channel_terms, result) + rest
     service = logsource.get("service")
     if service:
         for i, c in enumerate(rest):
@@ -160,14 +258,63 @@ def infer(expr: ast.SearchExpr | None, data_sources: tuple[str, ...] = ()) -> Lo
     return result
 
 
+def _channel_condition(
+    logsource: dict[str, str], named: list[tuple[dict[str, str], list[str] | None]], result: LogsourceResult
+) -> list[ast.SearchExpr]:
+    """A ``Channel`` condition when the source terms name only some of the service's event logs
+    (the old ``powershell`` macro names one of the two PowerShell channels): [] when they name all."""
+    service, product = logsource.get("service"), logsource.get("product", "")
+    channels = service_channels(product, service) if service else []
+    mine = [pats for ls, pats in named if ls.get("service") == service]
+    if not channels or not mine or any(pats is None for pats in mine):
+        return []  # no channels known, or a term naming every channel of the service
+    # each term is a conjunct: a channel is kept when every term names it
+    kept = [ch for ch in channels if all(any(fnmatchcase(ch.lower(), p.lower()) for p in pats) for pats in mine)]
+    if len(kept) == len(channels) or not kept:
+        return []
+    result.notes.append(
+        f"the source terms name {', '.join(kept)} of the {service} event logs ({', '.join(channels)}): "
+        "the rule keeps a Channel condition"
+    )
+    values = tuple(ast.Value(ch, quoted=True) for ch in kept)
+    return [ast.InList("Channel", values) if len(values) > 1 else ast.Compare("Channel", "=", values[0])]
+
+
+def _custom_result(
+    result: LogsourceResult, source_groups: list[list[Term]], index_terms: list[Term], rest: list[ast.SearchExpr]
+) -> LogsourceResult:
+    """A custom logsource from source terms some of which no table knows; its definition carries
+    every source term and the index, so the selection is kept exactly."""
+    groups = [*source_groups, *([[t] for t in index_terms])]
+    source = SplunkSource(tuple(tuple(g) for g in groups))
+    logsource = _custom(groups)
+    logsource["definition"] = source.definition()
+    names = " ".join(" OR ".join(f"{f}={v}" for f, v in g) for g in groups)
+    result.notes.append(
+        f"custom logsource {'/'.join(v for k, v in logsource.items() if k != 'definition')} for {names} "
+        "(no table names it): its definition keeps the Splunk terms; the Splunk target maps it back to them, "
+        "other targets need a pipeline entry for it"
+    )
+    result.reasons = [r for r in result.reasons if "name several platforms" not in r]
+    result.notes = [n for n in result.notes if not n.startswith(("logsource from", "the source terms ("))]
+    result.logsource = logsource
+    result.remaining = rest
+    result.custom = True
+    return result
+
+
 def _same(items: list[Any]) -> bool:
     return all(x == items[0] for x in items)
 
 
 def _event_log(logsource: dict[str, str]) -> bool:
     """Whether a Windows logsource is read from event logs (the table names its channel or event
-    codes); IIS, AD monitoring or Exchange management logs are not, and lack the record's fields."""
-    table = load_table("logsources")
+    codes, or its definition names a channel); IIS, AD monitoring or Exchange management logs are
+    not, and lack the record's fields."""
+    table = logsource_table()
+    defined = SplunkSource.from_definition(logsource.get("definition"))
+    if defined is not None:
+        return any(f == "Channel" or windows_channel(v) is not None for g in defined.groups for f, v in g)
     if "service" in logsource:
         return any(
             ls.get("service") == logsource["service"] for ls in table["windows_channels"].values()
@@ -187,7 +334,7 @@ def record_product(logsource: dict[str, str]) -> str:
 def always_present(logsource: dict[str, str]) -> set[str]:
     """Fields every event of ``logsource`` has (see ``always_present`` in the table; the Windows
     record's own fields only for logsources read from event logs)."""
-    table = load_table("logsources")["always_present"]
+    table = logsource_table()["always_present"]
     product = logsource.get("product", "")
     keys = ["*", record_product(logsource)]
     for k in ("service", "category"):

@@ -12,6 +12,8 @@ Nodes are frozen and use tuples, so two parses of the same text compare equal.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, ClassVar
 
@@ -25,6 +27,11 @@ class Value:
 
     text: str
     quoted: bool = False
+
+    @property
+    def token(self) -> str | None:
+        """The name in ``$name$`` when the value is a whole Splunk token (kept as literal text)."""
+        return token_name(self.text)
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,16 @@ class Str:
 
 
 @dataclass(frozen=True)
+class TokenRef(Str):
+    """``$name$`` in an expression: a token dashboards and alert actions fill in. A search runs it
+    as the literal text (``value`` keeps the dollars), so every consumer may treat it as a string."""
+
+    @property
+    def name(self) -> str:
+        return self.value[1:-1]
+
+
+@dataclass(frozen=True)
 class Num:
     text: str  # kept as written so printing is exact
 
@@ -132,7 +149,7 @@ class InExpr:
     values: tuple[Expr, ...]
 
 
-Expr = Field | Str | Num | Bool | Null | Call | Binary | Unary | InExpr
+Expr = Field | Str | TokenRef | Num | Bool | Null | Call | Binary | Unary | InExpr
 
 # --------------------------------------------------------------------------
 # commands
@@ -279,6 +296,17 @@ class ArgsCommand:
 
 
 @dataclass(frozen=True)
+class InputlookupCommand:
+    """``inputlookup [options] TABLE [WHERE search]``: rows of a lookup table, filtered by a search."""
+
+    keyword: ClassVar[str] = "inputlookup"
+
+    options: tuple[Option, ...]
+    table: str
+    where: SearchExpr | None = None
+
+
+@dataclass(frozen=True)
 class RegexCommand:
     """``regex [field=|field!=]"pattern"``; no field means ``_raw``."""
 
@@ -386,6 +414,7 @@ Command = (
     | FieldListCommand
     | MstatsCommand
     | ArgsCommand
+    | InputlookupCommand
     | RegexCommand
     | LookupCommand
     | SubpipelineCommand
@@ -409,6 +438,36 @@ class Pipeline:
 
 
 # --------------------------------------------------------------------------
+
+
+_TOKEN = re.compile(r"\$[A-Za-z0-9_.:{}@-]+\$")
+
+
+def token_name(text: str) -> str | None:
+    """``name`` when ``text`` is exactly ``$name$``."""
+    return text[1:-1] if _TOKEN.fullmatch(text) else None
+
+
+def walk(node: Any) -> Iterator[Any]:
+    """Every node under ``node`` (itself included), depth first; subsearches too."""
+    yield node
+    if is_dataclass(node) and not isinstance(node, type):
+        for f in fields(node):
+            yield from walk(getattr(node, f.name))
+    elif isinstance(node, tuple | list):
+        for x in node:
+            yield from walk(x)
+
+
+def tokens(node: Any) -> list[str]:
+    """The ``$name$`` tokens a search uses, as written, in order of first use."""
+    found: dict[str, None] = {}
+    for n in walk(node):
+        if isinstance(n, TokenRef):
+            found[n.value] = None
+        elif isinstance(n, Value) and n.token is not None:
+            found[n.text] = None
+    return list(found)
 
 
 def to_json(node: Any) -> Any:

@@ -222,7 +222,8 @@ class Parser:
         return left
 
     def expr_not(self) -> ast.Expr:
-        if self.peek(Mode.EXPR).is_word("not"):
+        tok = self.peek(Mode.EXPR)
+        if tok.is_word("not") or (tok.kind is Kind.OP and tok.value == "!"):
             self.next(Mode.EXPR)
             return ast.Unary("not", self.expr_not())
         return self.expr_compare()
@@ -274,6 +275,8 @@ class Parser:
             return ast.Num(tok.value)
         if tok.kind is Kind.STRING:
             return ast.Str(tok.value)
+        if tok.kind is Kind.TOKEN:
+            return ast.TokenRef(f"${tok.value}$")
         if tok.kind is Kind.FIELDQ:
             return ast.Field(tok.value, quoted=True)
         if tok.kind is Kind.LPAREN:
@@ -529,12 +532,32 @@ def _rename(p: Parser, name: str) -> ast.RenameCommand:
 
 
 def _fillnull(p: Parser, name: str) -> ast.FillnullCommand:
+    """``fillnull [value=V] [field ...]``; Splunk also takes ``value=`` after the fields."""
     value = None
-    for opt in p.options(name):
-        value = opt.value
-    fields = p.field_list()
+    fields: list[str] = []
+    while not p.at_end_of_command():
+        if p.at_option():
+            value = p.option(name).value
+        elif p.peek().kind is Kind.COMMA:
+            p.next()
+        else:
+            fields.append(p.name(mode=Mode.VALUE))
+    return ast.FillnullCommand(value, tuple(fields))
+
+
+def _inputlookup(p: Parser, name: str) -> ast.InputlookupCommand:
+    """``inputlookup [options] TABLE [WHERE search]``: the where clause is in the search language."""
+    options = list(p.options(name))
+    table = p.name("a lookup table name", Mode.VALUE)
+    options += p.options(name)  # Splunk also takes them after the table
+    where = None
+    if p.peek().is_word("where"):
+        kw = p.next()
+        if p.at_end_of_command():
+            raise p.error("inputlookup WHERE needs a search", kw)
+        where = p.search_expr()
     _end_of_command(p, name)
-    return ast.FillnullCommand(value, fields)
+    return ast.InputlookupCommand(tuple(options), table, where)
 
 
 def _convert(p: Parser, name: str) -> ast.ConvertCommand:
@@ -768,6 +791,7 @@ _COMMANDS: dict[str, Callable[[Parser, str], ast.Command]] = {
     "mstats": _tstats,
     "regex": _regex,
     "lookup": _lookup,
+    "inputlookup": _inputlookup,
     "join": _subpipeline_command,
     "append": _subpipeline_command,
     "appendpipe": _subpipeline_command,

@@ -131,6 +131,8 @@ def _expr_prec(e: ast.Expr) -> int:
 def print_expr(e: ast.Expr) -> str:
     if isinstance(e, ast.Field):
         return encode_string(e.name, "'") if e.quoted else e.name
+    if isinstance(e, ast.TokenRef):
+        return e.value
     if isinstance(e, ast.Str):
         return encode_string(e.value)
     if isinstance(e, ast.Num):
@@ -253,6 +255,14 @@ def _(cmd: ast.ConvertCommand) -> str:
 @print_command.register
 def _(cmd: ast.FieldListCommand) -> str:
     parts = [cmd.name] + ([cmd.mode] if cmd.mode else []) + [word(f) for f in cmd.fields]
+    return " ".join(parts)
+
+
+@print_command.register
+def _(cmd: ast.InputlookupCommand) -> str:
+    parts = ["inputlookup", *_options(cmd.options), word(cmd.table)]
+    if cmd.where is not None:
+        parts += ["where", print_search(cmd.where)]
     return " ".join(parts)
 
 

@@ -30,6 +30,7 @@ class Kind(Enum):
     STRING = "string"  # double-quoted string, escapes decoded
     IDENT = "ident"  # expression-mode identifier (field or function name)
     FIELDQ = "fieldq"  # expression-mode 'single quoted' field name
+    TOKEN = "token"  # expression-mode $name$: a token Splunk fills in (dashboards, alert actions), else literal
     NUMBER = "number"
     OP = "op"  # comparison and arithmetic operators
     PIPE = "|"
@@ -61,7 +62,7 @@ _PUNCT = {
     "]": Kind.RBRACKET,
     ",": Kind.COMMA,
 }
-_EXPR_OPS = re.compile(r"==|!=|<=|>=|=|<|>|\+|-|\*|/|%|\.")
+_EXPR_OPS = re.compile(r"==|!=|<=|>=|=|<|>|!|\+|-|\*|/|%|\.")  # a lone "!" is NOT
 # An unquoted search word runs up to whitespace or one of |()[],"=<>; a backslash
 # keeps the next character in the word (\" or \\), and "!" ends it only before "=".
 _SEARCH_WORD = re.compile(r'(?:[^\s|()\[\],"=<>!\\]|\\\S?|!(?!=))*')
@@ -69,6 +70,7 @@ _SEARCH_WORD = re.compile(r'(?:[^\s|()\[\],"=<>!\\]|\\\S?|!(?!=))*')
 _SEARCH_TOKEN = re.compile(r"(\s*)(?:([|()\[\],])|(!=|<=|>=|==|=|<|>)|(" + _SEARCH_WORD.pattern + "))")
 _NUMBER = re.compile(r"(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?")
 _IDENT = re.compile(r"[A-Za-z0-9_@.{}:]+")  # callers check the first character
+_TOKEN_REF = re.compile(r"\$([A-Za-z0-9_.:{}@-]+)\$")  # $result.user$, $dest$
 _IDENT_START = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_@")
 _DIGITS = set("0123456789")
 
@@ -227,6 +229,10 @@ class Lexer:
             return Token(Kind.NUMBER, text[i:j], i, j, space)
         if ch in _IDENT_START:
             return self._ident(i, space)
+        if ch == "$":
+            t = _TOKEN_REF.match(text, i)
+            if t:
+                return Token(Kind.TOKEN, t.group(1), i, t.end(), space)
         m = _EXPR_OPS.match(text, i)
         if m:
             return Token(Kind.OP, m.group(), i, m.end(), space)
