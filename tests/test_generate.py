@@ -155,6 +155,7 @@ def test_threshold_detection_is_checked_on_its_repeated_events(tmp_path: Path) -
         "| stats count by dest user | where count > 2"
     )
     det.write_text(detection_yaml("Many Net", 2, search), encoding="utf-8")
+    (root / "contentctl.yml").write_text("path: .\n", encoding="utf-8")  # contentctl's hourly schedule applies
     empty = tmp_path / "none.xml"
     empty.write_text("")
     run = parity([(det, det.relative_to(root))], content_loader(root), [empty], generate_to=tmp_path / "gen.xml")

@@ -91,6 +91,7 @@ def _draft(
     origin: str,
     label: str = "",
     data_sources: tuple[str, ...] = (),
+    window: tuple[str, str] | None = None,
 ) -> RuleDraft | None:
     """Expand, parse and convert ``search`` into ``res``; None (reason recorded) when it does not parse."""
     try:
@@ -98,7 +99,7 @@ def _draft(
     except TranslatorError as exc:
         res.reasons.append(f"{label}{exc}")
         return None
-    draft = convert_pipeline(pipeline, data_sources, content.lookups, content.data_sources)
+    draft = convert_pipeline(pipeline, data_sources, content.lookups, content.data_sources, window)
     res.status, res.reasons, res.notes = draft.status, list(draft.reasons), list(draft.notes)
     res.fields = list(draft.fields)
     res.family, res.group = search_family(pipeline, draft)
@@ -119,7 +120,10 @@ def search_family(pipeline: ast.Pipeline, draft: RuleDraft) -> tuple[str, str]:
 
 def convert_detection(det: Detection, content: Content, rel: Path, opts: ConvertOptions) -> DetectionResult:
     res = DetectionResult(str(det.path), det.id, det.name)
-    draft = _draft(res, det.search, content, det.path.name, "search: ", tuple(det.data_sources))
+    schedule = content.schedule(det)
+    span = schedule.window() if schedule is not None else None
+    window = (span, f"{schedule.origin}: {schedule.earliest} to {schedule.latest}") if schedule and span else None
+    draft = _draft(res, det.search, content, det.path.name, "search: ", tuple(det.data_sources), window)
     if draft is None or draft.detection is None:
         return res
     meta, meta_notes = sigma_metadata(det)

@@ -12,15 +12,26 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
+from translator.content.schedule import Schedule, deployment_schedules, schedule_for
 from translator.errors import ContentError, Location
 from translator.spl.macros import Macro
 
 # libyaml's loader is ~10x faster on the 1,600-file corpus; fall back to pure Python.
-_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _SafeLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """Safe loading with dates kept as text: content dates are labels (``date: 2025-22-10`` occurs in
+    released content and must not stop a run), and YAML would build date objects from them."""
+
+    yaml_implicit_resolvers: ClassVar[dict[Any, Any]] = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -107,7 +118,12 @@ class Content:
     macros: dict[tuple[str, int], Macro] = field(default_factory=dict)
     data_sources: dict[str, DataSource] = field(default_factory=dict)  # by name
     lookups: dict[str, Lookup] = field(default_factory=dict)
+    schedules: dict[str, Schedule] = field(default_factory=dict)  # per detection type (lower case)
     problems: list[str] = field(default_factory=list)  # unreadable macro files etc.
+
+    def schedule(self, det: Detection) -> Schedule | None:
+        """When ``det`` runs: its own scheduling, else its type's deployment."""
+        return schedule_for(det.raw, self.schedules)
 
 
 def read_yaml(path: Path) -> Any:
@@ -131,6 +147,8 @@ def read_yaml(path: Path) -> Any:
         raise ContentError(f"invalid YAML: {reason}", loc) from None
     except yaml.YAMLError as exc:
         raise ContentError(f"{path}: invalid YAML: {exc}") from None
+    except (ValueError, TypeError, RecursionError) as exc:  # a value YAML cannot build
+        raise ContentError(f"{path}: invalid YAML value: {exc}") from None
 
 
 def load_detection(path: Path) -> Detection:
@@ -180,6 +198,13 @@ def load_content(root: Path | None) -> Content:
             ds = _data_source_from_yaml(data)
             if ds is not None:
                 content.data_sources[ds.name] = ds
+    deployments: dict[Path, Any] = {}
+    for path in sorted((root / "deployments").glob("**/*.yml")) if (root / "deployments").is_dir() else []:
+        try:
+            deployments[path] = read_yaml(path)
+        except ContentError as exc:
+            content.problems.append(str(exc))
+    content.schedules = deployment_schedules(root, deployments)
     lookup_dir = root / "lookups"
     if lookup_dir.is_dir():
         for path in sorted(lookup_dir.glob("*.yml")):

@@ -715,6 +715,10 @@ def _lower(wants: Wants, feed: Any, prefix: str = "", strict: bool = True) -> tu
     for name, w in wants.items():
         cim = name[len(prefix) :] if prefix and name.startswith(prefix) else name
         rule = feed.fields.get(cim) if feed is not None else None
+        if rule is None and feed is not None and cim in feed.always:
+            if w.absent or w.match or w.avoid or w.compare:
+                return None  # the add-on decides its value: no record can be made to hold another
+            continue  # present on every event of the feed
         if rule is None:
             if strict and name not in _ALWAYS_ANY:
                 return None  # no raw field carries it: not generated

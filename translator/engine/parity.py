@@ -283,7 +283,7 @@ def _compare(
         return
     try:
         rows = run(pipeline, events, content, data_sources)
-    except NotEvaluable as exc:
+    except (NotEvaluable, TranslatorError) as exc:  # TranslatorError: content it needs (a lookup's CSV) is missing
         res.reasons.append(f"the original is not evaluated: {exc}")
         return
     except Exception as exc:  # a bug must not cost the rest of the run; the report names it

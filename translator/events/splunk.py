@@ -112,8 +112,11 @@ def _basename(value: Any, separator: str) -> Any:
     return str(value).rsplit(separator, 1)[-1]
 
 
+_FeedSpec = tuple[tuple[str, ...], Selector, str, tuple[tuple[str, Any], ...] | None, tuple[str, ...]]
+
+
 @cache
-def _feeds(dataset: str) -> tuple[tuple[tuple[str, ...], Selector, str, tuple[tuple[str, Any], ...] | None], ...]:
+def _feeds(dataset: str) -> tuple[_FeedSpec, ...]:
     spec = load_table("cim")["datasets"].get(dataset_name(dataset))
     if spec is None:
         return ()
@@ -123,7 +126,7 @@ def _feeds(dataset: str) -> tuple[tuple[tuple[str, ...], Selector, str, tuple[tu
         key = (ls.get("product", ""), ls.get("category", ""), ls.get("service", ""))
         sel = selector(ls.get("product"), ls.get("category"), ls.get("service"))
         fields = tuple(feed["fields"].items()) if "fields" in feed else None
-        out.append((key, sel, feed.get("separator", "\\"), fields))
+        out.append((key, sel, feed.get("separator", "\\"), fields, tuple(feed.get("always", ()))))
     return tuple(out)
 
 
@@ -145,7 +148,7 @@ def dataset_row(dataset: str, fields: Flat, feed: tuple[str, ...] | None = None)
     if spec is None:
         return None
     prefix = spec["prefix"]
-    for key, sel, separator, feed_fields in _feeds(dataset):
+    for key, sel, separator, feed_fields, always in _feeds(dataset):
         if feed is not None and key != feed:
             continue
         view = sel.view(fields)
@@ -153,6 +156,10 @@ def dataset_row(dataset: str, fields: Flat, feed: tuple[str, ...] | None = None)
             continue
         values = cim_fields(dataset, view, separator, dict(feed_fields) if feed_fields else None)
         row: Flat = {f"{prefix}.{k}": v for k, v in values.items()}
+        if always:  # set by the add-ons on every event: the value Splunk shows, else CIM's "unknown"
+            shown = splunk_view(fields)
+            for name in always:
+                row.setdefault(f"{prefix}.{name}", shown.get(name, "unknown"))
         for name in ("_time", "host", "source", "sourcetype"):
             if name in fields:
                 row[name] = fields[name]

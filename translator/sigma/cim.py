@@ -37,6 +37,7 @@ class Feed:
     separator: str
     fields: dict[str, FieldRule]
     chosen_by: str  # why this feed: for the report
+    always: frozenset[str] = frozenset()  # CIM fields the add-ons set on every event (no Sigma form)
 
 
 def dataset_name(datamodel: str) -> str:
@@ -77,7 +78,8 @@ def _feed(name: str, spec: dict[str, Any], chosen: dict[str, Any], why: str) -> 
         )
         for k, v in field_spec.items()
     }
-    return Feed(name, spec["prefix"], dict(chosen["logsource"]), chosen["separator"], rules, why)
+    always = frozenset(chosen.get("always", ()))
+    return Feed(name, spec["prefix"], dict(chosen["logsource"]), chosen["separator"], rules, why, always)
 
 
 def target_of(rule: FieldRule | None, feed: Feed) -> Target | None:

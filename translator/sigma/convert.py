@@ -26,6 +26,7 @@ from translator.sigma.detection import (
     Lowering,
     Node,
     SAnd,
+    SOr,
     build_detection,
     lower,
     make_and,
@@ -66,14 +67,17 @@ def convert_pipeline(
     data_sources: tuple[str, ...] | list[str] = (),
     lookups: Mapping[str, Lookup] | None = None,
     described: Mapping[str, DataSource] | None = None,
+    window: tuple[str, str] | None = None,
 ) -> RuleDraft:
     """Convert one parsed search.
 
     ``data_sources`` (the detection's) pick the logsource of a data model; ``lookups`` (the content's CSV
     lookups) let conditions on a lookup's output be folded in as conditions on its inputs; ``described``
-    (the content's data source files by name) say where each data source's events come from.
+    (the content's data source files by name) say where each data source's events come from; ``window``
+    (timespan, where it comes from) is the schedule's dispatch window, the timespan of a threshold over
+    the whole search.
     """
-    draft = _convert(pipeline, tuple(data_sources), lookups or {}, described or {})
+    draft = _convert(pipeline, tuple(data_sources), Context(lookups or {}, described or {}, window))
     for token in ast.tokens(pipeline):
         draft.notes.append(
             f"{token} is a Splunk token (dashboards and alert actions fill it in); the search runs it as "
@@ -82,32 +86,35 @@ def convert_pipeline(
     return draft
 
 
-def _convert(
-    pipeline: ast.Pipeline,
-    data_sources: tuple[str, ...],
-    lookups: Mapping[str, Lookup],
-    described: Mapping[str, DataSource],
-) -> RuleDraft:
+@dataclass(frozen=True)
+class Context:
+    """What the content says beyond the search: its lookups, data sources and schedule."""
+
+    lookups: Mapping[str, Lookup]
+    described: Mapping[str, DataSource]
+    window: tuple[str, str] | None = None
+
+
+def _convert(pipeline: ast.Pipeline, data_sources: tuple[str, ...], context: Context) -> RuleDraft:
     if not pipeline.commands:
         return RuleDraft(UNSUPPORTED, ["empty search"])
     first = pipeline.commands[0]
     if isinstance(first, ast.TstatsCommand):
-        return _convert_tstats(first, pipeline.commands[1:], data_sources, lookups)
+        return _convert_tstats(first, pipeline.commands[1:], data_sources, context)
     if not isinstance(first, ast.SearchCommand) or first.explicit:
         name = getattr(first, "name", "search")
         why = load_table("stages")["unsupported"].get(name, "does not search raw events")
         return RuleDraft(UNSUPPORTED, [f"the search starts with `| {name}`, which {why}"])
-    return _convert_raw(first.expr, pipeline.commands[1:], data_sources, lookups, described)
+    return _convert_raw(first.expr, pipeline.commands[1:], data_sources, context)
 
 
 def _convert_raw(
     base: ast.SearchExpr | None,
     rest: tuple[ast.Command, ...],
     data_sources: tuple[str, ...],
-    lookups: Mapping[str, Lookup],
-    described: Mapping[str, DataSource],
+    context: Context,
 ) -> RuleDraft:
-    inferred = ls.infer(base, data_sources, described)
+    inferred = ls.infer(base, data_sources, context.described)
     draft = RuleDraft(EXACT, list(inferred.reasons), list(inferred.notes), inferred.logsource)
     if not inferred.logsource:
         draft.status = UNSUPPORTED
@@ -136,13 +143,21 @@ def _convert_raw(
             return Target(sigma_field(product, event_field))
         return cim.target_of(rule, feed)
 
-    walker = StageWalker(FieldScope(), target, make_ctx, lookups=lookups)
+    walker = StageWalker(
+        FieldScope(),
+        target,
+        make_ctx,
+        lookups=context.lookups,
+        constants=frozenset(ls.constant_fields(inferred.logsource)),
+        window=context.window,
+        present=frozenset(required_fields(node)),
+    )
     staged = _apply_stages(walker, rest, draft)
     node = core = make_and([node, staged.node])
     required, by_fields = staged.required, staged.by_fields
     if by_fields:
         draft.fields = [name_of(f) for f in by_fields]
-    present = ls.always_present(inferred.logsource) | _positive_fields(node)
+    present = ls.always_present(inferred.logsource) | _positive_fields(node) | (feed.always if feed else set())
     for b in staged.dropped_by:
         if b not in present and b not in STORAGE_FIELDS:
             draft.reasons.append(
@@ -172,7 +187,7 @@ def _convert_raw(
 
 
 def _convert_tstats(
-    cmd: ast.TstatsCommand, rest: tuple[ast.Command, ...], data_sources: Any, lookups: Mapping[str, Lookup]
+    cmd: ast.TstatsCommand, rest: tuple[ast.Command, ...], data_sources: Any, context: Context
 ) -> RuleDraft:
     if cmd.datamodel is None:
         return RuleDraft(UNSUPPORTED, ["`| tstats` without `from datamodel=` reads index-time fields, not events"])
@@ -191,7 +206,17 @@ def _convert_tstats(
         return cim.target_of(ctx.rule(event_field), feed)
 
     scope = FieldScope()
-    walker = StageWalker(scope, target, lambda: cim.CimLowering(feed=feed), aggregated=True, lookups=lookups)
+    constants = frozenset(f"{feed.prefix}.{c}" for c in feed.always & ls.constant_fields(feed.logsource))
+    walker = StageWalker(
+        scope,
+        target,
+        lambda: cim.CimLowering(feed=feed),
+        aggregated=True,
+        lookups=context.lookups,
+        constants=constants,
+        window=context.window,
+        present=frozenset(required_fields(node)),
+    )
     span = next((o.value.text for o in cmd.by_options if o.key.lower() == "span"), None)
     walker.start_aggregation(cmd.by, cmd.aggregations, span)  # before the scope closes: arguments resolve
     scope.aggregate(cmd.by, aggregate_outputs(cmd.aggregations))
@@ -206,6 +231,8 @@ def _convert_tstats(
             draft.fields.append(name)
         if fills or f == "_time" or f in STORAGE_FIELDS | {"host"}:
             continue  # filled, or a field every event has
+        if name is None and ctx.cim_field(f) in feed.always:
+            continue  # the add-ons set it on every event of the feed
         if name is None:
             draft.reasons.append(f"`by {f}` drops events without {f}, which has no Sigma field; the rule is broader")
         elif name not in _positive_fields(node):
@@ -250,6 +277,19 @@ def _finish_detection(draft: RuleDraft, node: Node, core: Node) -> RuleDraft:
     if draft.status == EXACT and draft.reasons:
         draft.status = PARTIAL
     return draft
+
+
+def required_fields(node: Node) -> set[str]:
+    """Fields every event ``node`` selects has: a top-level item matching values (not absence), or an OR
+    whose every branch requires the field."""
+    children = node.children if isinstance(node, SAnd) else (node,)
+    out: set[str] = set()
+    for c in children:
+        if isinstance(c, Item) and c.field and None not in c.values and c.values != (False,):
+            out.add(c.field)
+        elif isinstance(c, SOr) and c.children:
+            out |= set.intersection(*(required_fields(x) for x in c.children))
+    return out
 
 
 def _positive_fields(node: Node) -> set[str]:

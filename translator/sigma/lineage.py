@@ -155,6 +155,8 @@ class FieldScope:
             self._args_command(cmd)
         elif isinstance(cmd, ast.InputlookupCommand):
             pass  # rows from a table: no field of the events changes
+        elif name == "addinfo":  # the search's own time range and id, the same on every row
+            self.derive("info_min_time", "info_max_time", "info_search_time", "info_sid")
         else:
             self.close()
 

@@ -170,11 +170,16 @@ def term_logsource(f: str, v: str) -> dict[str, str]:
 
 def _custom(groups: list[list[Term]]) -> dict[str, str]:
     """The logsource for a set of source terms some of which no table knows: what the terms'
-    logsources (the table's or the derived ones) agree on."""
-    derived = [term_logsource(f, v) for group in groups for f, v in group]
+    logsources (the table's or the derived ones) agree on, generic sourcetypes (``_json``,
+    ``httpevent``) aside; the first term's when they disagree."""
+    generic = {str(g).lower() for g in logsource_table().get("generic_sourcetypes", [])}
+    terms = [(f, v) for group in groups for f, v in group]
+    derived = [term_logsource(f, v) for f, v in terms if v.lower() not in generic] or [
+        term_logsource(f, v) for f, v in terms
+    ]
     products = {d.get("product", "") for d in derived}
     if len(products) != 1:
-        return {"product": "splunk", "service": "custom"}
+        return {k: v for k, v in derived[0].items() if k in ("product", "service")}
     out = {"product": products.pop()}
     services = {d.get("service") for d in derived}
     if len(services) == 1 and None not in services:
@@ -344,3 +349,21 @@ def always_present(logsource: dict[str, str]) -> set[str]:
     for k in keys:
         out.update(table.get(k, []))
     return out
+
+
+def services_of(logsource: dict[str, str]) -> set[str]:
+    """The event-log services a logsource's events come from (a category: the services its rows name)."""
+    if logsource.get("definition"):
+        return set()  # a custom logsource: its sources are the definition's, not the table's
+    if "service" in logsource:
+        return {logsource["service"]}
+    category = logsource.get("category")
+    return {row["service"] for row in logsource_table()["categories"] if row["category"] == category}
+
+
+def constant_fields(logsource: dict[str, str]) -> set[str]:
+    """Fields with one value on every event of ``logsource`` (``addon_constants`` in the table), when
+    its events all come from one service; empty otherwise."""
+    if len(services_of(logsource)) != 1:
+        return set()
+    return set(logsource_table().get("addon_constants", {}).get(logsource.get("product", ""), []))

@@ -81,8 +81,10 @@ class SplunkSource:
         return out
 
 
-_GROUP = re.compile(r'\((?:[^()"]|"(?:[^"\\]|\\.)*")*\)|[A-Za-z_]+=(?:"(?:[^"\\]|\\.)*"|\S+)')
-_TERM = re.compile(r'([A-Za-z_]+)=("(?:[^"\\]|\\.)*"|[^\s()]+)')
+_TERM_TEXT = r'[A-Za-z_]+=(?:"(?:[^"\\]|\\.)*"|[^\s()"]+)'
+# a group: (a OR b), or a OR b, or one term
+_GROUP = re.compile(rf'\((?:[^()"]|"(?:[^"\\]|\\.)*")*\)|{_TERM_TEXT}(?:\s+OR\s+{_TERM_TEXT})*')
+_TERM = re.compile(r'([A-Za-z_]+)=("(?:[^"\\]|\\.)*"|[^\s()"]+)')
 
 
 def _quote(value: str) -> str:

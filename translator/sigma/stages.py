@@ -81,6 +81,9 @@ class StageWalker:
     first_aggregation: Aggregation | None = None
     span: str | None = None  # from `bin _time span=...` before an aggregation
     lookups: Mapping[str, Lookup] = field(default_factory=dict)  # the content's CSV lookups
+    constants: frozenset[str] = frozenset()  # event fields with one value on every event (add-on constants)
+    window: tuple[str, str] | None = None  # (Sigma timespan, where it comes from): the schedule's window
+    present: frozenset[str] = frozenset()  # Sigma fields the base selection requires present
     bindings: dict[str, Binding] = field(default_factory=dict)  # lookup outputs a later stage may test
 
     def resolve(self, name: str) -> Target | None:
@@ -159,6 +162,8 @@ class StageWalker:
                 if b == "_time" or self.scope.fill_all:
                     continue
                 if event_field is None:
+                    if b in self.bindings and self._inline({b}, _present_through_lookup, f"by {b}"):
+                        continue  # a lookup output: present exactly when the inputs match a row giving it
                     if candidates := self.scope.candidates(b):
                         res.required_any.append((b, tuple(candidates)))
                     elif b not in self.scope.never_null:
@@ -257,13 +262,30 @@ class StageWalker:
         kind = _CORRELATION_TYPES.get(func)
         if kind is None or (kind != "event_count") != (arg is not None):
             return False
-        group_by = []
+        group_by, constant = [], []
         for ev in agg.by:
+            if ev in self.constants:
+                constant.append(ev)
+                continue
             t = self.target(ev)
             if t is None or t.basename is not None:
                 return False  # grouping by a file name is not grouping by its path
             group_by.append(t.sigma)
         value = float(right.text) if "." in right.text else int(right.text)
+        counted = self.target(arg) if kind == "value_count" and arg is not None else None
+        filled = (self.scope.fill_all or self.scope.fill_of(arg) is not None) if arg is not None else False
+        if counted is not None and filled and counted.sigma not in self.present:
+            # a fill before dc(x) makes events without x count as one more value, which a value_count does
+            # not see: lowering the threshold by one keeps the rule from being narrower
+            if op in ("=", "=="):
+                return False
+            if op in (">", ">="):
+                value -= 1
+            self.result.reasons.append(
+                f"`{left.name}` counts distinct {arg} after a fillnull: events without {arg} add the fill value, "
+                f"which the correlation cannot count; its threshold is {op} {value}, one lower where it matters, "
+                "so the rule is broader"
+            )
         condition: dict[str, Any] = {_THRESHOLD_OPS[op]: value}
         if arg is not None:
             t = self.target(arg)
@@ -273,11 +295,21 @@ class StageWalker:
         timespan = _sigma_timespan(agg.span) if agg.span else None
         if agg.span and timespan is None:
             return False
-        if timespan is None:
-            timespan = DEFAULT_TIMESPAN
+        if timespan is None and self.window is not None:
+            timespan = self.window[0]
             self.result.notes.append(
-                f"the search aggregates over its whole time range, which the rule does not state: "
-                f"the correlation uses {DEFAULT_TIMESPAN}; set it to the schedule's window"
+                f"the search aggregates over its dispatch window: {timespan}, from {self.window[1]}"
+            )
+        elif timespan is None:
+            timespan = DEFAULT_TIMESPAN
+            self.result.reasons.append(
+                "the search aggregates over its whole time range and no schedule in the content states it: "
+                f"the correlation's {DEFAULT_TIMESPAN} is a guess; set it to the schedule's window"
+            )
+        if constant:
+            self.result.notes.append(
+                f"`by {' '.join(constant)}` left out of the correlation's group-by: the add-on sets one value "
+                "on every event of the logsource"
             )
         self.result.correlation = {"type": kind, "group-by": group_by, "timespan": timespan, "condition": condition}
         self.result.notes.append(f"`where {print_expr(conj)}` became a {kind} correlation over {timespan}")
@@ -365,6 +397,10 @@ def _sigma_timespan(span: str) -> str | None:
     if m is None:
         return None
     return m.group(1) + m.group(2)[0]
+
+
+def _present_through_lookup(name: str, binding: Binding) -> Node:
+    return inline_where(ast.Call("isnotnull", (ast.Field(name),)), name, binding)
 
 
 def _keeps_every_row(cmd: ast.SubpipelineCommand) -> bool:
