@@ -203,3 +203,21 @@ def test_sigma_escape_escapes_only_what_sigma_treats_specially() -> None:
     assert sigma_escape("a?b") == "a\\?b"
     assert sigma_escape("C:\\x") == "C:\\x"
     assert sigma_escape("end\\") == "end\\\\"
+
+
+def test_metadata_of_the_newer_detection_shape(tmp_path: Path) -> None:
+    """Newer releases put ATT&CK ids and stories at the top level and split the date in two."""
+    path = tmp_path / "detections" / "d.yml"
+    path.parent.mkdir(parents=True)
+    (tmp_path / "macros").mkdir()
+    path.write_text(
+        "name: Newer Shape\nid: 01d29b48-ff6f-11eb-b81e-acde48001123\nversion: 9\ncreation_date: '2021-08-17'\n"
+        "modification_date: '2026-05-13'\nauthor: A\nstatus: production\ntype: TTP\nmitre_attack_id:\n- T1560.001\n"
+        "analytic_story: [S]\nsearch: sourcetype=aws:cloudtrail eventName=X\n",
+        encoding="utf-8",
+    )
+    res = convert_path(path)
+    assert res.status == "exact", res.reasons
+    rule = rule_of(res)
+    assert "attack.t1560.001" in [str(t) for t in rule.tags] and "attack.collection" in [str(t) for t in rule.tags]
+    assert str(rule.date) == "2021-08-17" and str(rule.modified) == "2026-05-13"

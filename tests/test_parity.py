@@ -272,3 +272,82 @@ def test_duckdb_tables_type_columns_and_keep_the_backends_case_rules() -> None:
         query = tg.convert([doc], tg.Target(tables.target, (), "default"))
         found[tables.target] = tables.matches(rule, where_clause(query))
     assert found == {"sqlite": {"e#2", "e#3"}, "duckdb": {"e#3"}}  # "70" > 6 as a number, not as text
+
+
+def test_a_step_failing_on_a_bug_is_that_detections_error_and_the_run_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Generation, conversion and execution each fail for one detection: it reports `error` naming the
+    step and the exception; the others are checked; the report is written; the exit code says so."""
+    import translator.engine.generate as gen_module
+    import translator.engine.parity as parity_module
+
+    root = tmp_path / "content"
+    folder = root / "detections"
+    folder.mkdir(parents=True)
+    (root / "macros").mkdir()
+    for n, name in enumerate(("good", "bad_generate", "bad_convert", "bad_execute")):
+        search = f'source=XmlWinEventLog:{SYSMON} EventCode=1 Image="*\\\\{name}.exe"'
+        (folder / f"{name}.yml").write_text(detection_yaml(name, n, search), encoding="utf-8")
+
+    real_generate, real_convert, real_run = gen_module.generate, parity_module.convert_detection, parity_module.run
+
+    def generate(pipeline, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if "bad_generate" in str(pipeline):
+            raise TypeError("cannot unpack non-iterable NoneType object")
+        return real_generate(pipeline, *args, **kwargs)
+
+    def convert(det, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if det.name == "bad_convert":
+            raise KeyError("boom")
+        return real_convert(det, *args, **kwargs)
+
+    def run(pipeline, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if "bad_execute" in str(pipeline):
+            raise ZeroDivisionError("division by zero")
+        return real_run(pipeline, *args, **kwargs)
+
+    monkeypatch.setattr(parity_module, "generate", generate)
+    monkeypatch.setattr(parity_module, "convert_detection", convert)
+    monkeypatch.setattr(parity_module, "run", run)
+    report = tmp_path / "p.json"
+    empty = tmp_path / "none.xml"
+    empty.write_text("")
+    code = main(["parity", str(folder), "--events", str(empty), "--generate", "--report", str(report), "-q"])
+    assert code == 1
+    data = json.loads(report.read_text())
+    by_name = {Path(d["file"]).stem: d for d in data["detections"]}
+    assert by_name["good"]["status"] == "equal" and by_name["good"]["generated_check"] == "equal"
+    assert data["summary"]["error"] == 3
+    expected = {
+        "bad_generate": "the event generator (TypeError",
+        "bad_convert": "the conversion (KeyError",
+        "bad_execute": "the SPL executor (ZeroDivisionError",
+    }
+    for name, text in expected.items():
+        assert by_name[name]["status"] == "error"
+        assert text in by_name[name]["reasons"][0], by_name[name]["reasons"]
+
+
+def test_generation_for_a_registry_search_grouped_by_a_cim_value_field(tmp_path: Path) -> None:
+    """A raw Sysmon registry search grouped by ``action`` (a CIM field the add-on derives from EventType)
+    stopped every --generate run; it now gets events, and the rule agrees with the original on them."""
+    root = tmp_path / "content"
+    folder = root / "detections"
+    folder.mkdir(parents=True)
+    (root / "macros").mkdir()
+    search = (
+        f'source=XmlWinEventLog:{SYSMON} EventCode=13 TargetObject="*\\\\Control Panel\\\\Desktop\\\\Wallpaper" '
+        'Image!="*\\\\explorer.exe" | stats count by Image TargetObject Computer action'
+    )
+    (folder / "wallpaper.yml").write_text(detection_yaml("wallpaper", 1, search), encoding="utf-8")
+    empty = tmp_path / "none.xml"
+    empty.write_text("")
+    run = parity(
+        [(folder / "wallpaper.yml", Path("wallpaper.yml"))],
+        content_loader(root),
+        [empty],
+        generate_to=tmp_path / "g.xml",
+    )
+    res = run.results[0]
+    assert res.generated and res.status == "equal" and res.generated_check == "equal", res.reasons

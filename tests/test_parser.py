@@ -243,3 +243,65 @@ def test_field_ending_in_bang_round_trips() -> None:
     tree = parse("a y! =2")  # the field is `y!`, not `y` with `!=`
     assert tree.commands[0].expr.operands[1] == Compare("y!", "=", Value("2"))  # type: ignore[union-attr]
     assert parse(print_pipeline(tree)) == tree
+
+
+# -- constructs of current ESCU content -----------------------------------------------------------
+
+
+def test_bang_is_not_in_expressions() -> None:
+    where = parse('a | where !match(x, "y") AND b != 2').commands[1]
+    assert isinstance(where, ast.WhereCommand)
+    assert where.expr == ast.Binary(
+        "and",
+        ast.Unary("not", ast.Call("match", (ast.Field("x"), ast.Str("y")))),
+        ast.Binary("!=", ast.Field("b"), ast.Num("2")),
+    )
+    ev = parse("a | eval z=if(!isnull(y), 1, 0)").commands[1]
+    assert isinstance(ev, ast.EvalCommand)
+    assert ev.assignments[0].expr == ast.Call(
+        "if", (ast.Unary("not", ast.Call("isnull", (ast.Field("y"),))), ast.Num("1"), ast.Num("0"))
+    )
+
+
+def test_inputlookup_where_clause_and_options_on_either_side() -> None:
+    cmd = parse("| inputlookup append=t remote_tools where isutility=TRUE OR (a=b c!=d) max=5").commands[0]
+    assert isinstance(cmd, ast.InputlookupCommand)
+    assert cmd.table == "remote_tools"
+    assert [o.key for o in cmd.options] == ["append"]
+    either = Or((cmp("isutility", "TRUE"), And((cmp("a", "b"), cmp("c", "d", "!=")))))
+    assert cmd.where == And((either, cmp("max", "5")))  # after WHERE, everything is the search
+    later = parse("a | inputlookup baseline append=t | stats count").commands[1]
+    assert isinstance(later, ast.InputlookupCommand) and [o.key for o in later.options] == ["append"]
+    assert later.where is None
+    with pytest.raises(SPLSyntaxError, match="needs a search"):
+        parse("| inputlookup t where")
+
+
+def test_fillnull_takes_value_before_or_after_the_fields() -> None:
+    after = parse('a | fillnull f1 f2 value="0"').commands[1]
+    before = parse('a | fillnull value="0" f1, f2').commands[1]
+    assert after == before == ast.FillnullCommand(Value("0", True), ("f1", "f2"))
+
+
+def test_tokens_are_literals_and_listed() -> None:
+    tree = parse("a user=$result.user$ | where dest=$result.dest$ | eval x=$dest$")
+    where = tree.commands[1]
+    assert isinstance(where, ast.WhereCommand)
+    assert where.expr == ast.Binary("=", ast.Field("dest"), ast.TokenRef("$result.dest$"))
+    assert isinstance(where.expr.right, ast.Str)  # consumers read it as the literal text
+    assert ast.tokens(tree) == ["$result.user$", "$result.dest$", "$dest$"]
+    assert ast.Value("$x$").token == "x" and ast.Value("a$x$").token is None
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        'a | where !match(x, "y") AND !(b > 1)',
+        "| inputlookup append=t T where isutility=TRUE OR (a=b c!=d)",
+        'a | fillnull f1 f2 value="0"',
+        "a user=$result.user$ | where dest == $result.dest$",
+    ],
+)
+def test_new_constructs_round_trip(query: str) -> None:
+    tree = parse(query)
+    assert parse(print_pipeline(tree)) == tree

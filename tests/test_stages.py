@@ -350,3 +350,84 @@ def test_a_field_renamed_again_after_a_wildcard_rename_keeps_its_sources() -> No
     rule, _ = rules(d)
     alternatives = [[f for f, _m, _v in rows] for rows in items(rule).values() if len(rows) == 2]
     assert alternatives == [["properties.initiatedBy.user.userPrincipalName", "initiatedBy.user.userPrincipalName"]]
+
+
+# -- current content's shapes: schedules, add-on constants and facts, fills, lookup outputs ---------
+
+
+def test_threshold_window_comes_from_the_schedule_or_the_rule_is_partial() -> None:
+    query = "sourcetype=aws:cloudtrail eventName=ConsoleLogin | stats count by user | where count > 5"
+    guessed = convert_pipeline(parse(query), ())
+    assert guessed.status == "partial"
+    assert any("no schedule" in r and "guess" in r for r in guessed.reasons)
+    scheduled = convert_pipeline(parse(query), (), window=("4h", "the detection's scheduling: -4h to now"))
+    assert scheduled.status == "exact", scheduled.reasons
+    _, corr = rules(scheduled)
+    assert corr is not None and corr.timespan.spec == "4h"
+    assert any("dispatch window: 4h" in n for n in scheduled.notes)
+
+
+def test_a_span_on_time_needs_no_schedule() -> None:
+    query = "sourcetype=aws:cloudtrail eventName=X | bin _time span=5m | stats count by _time user | where count > 5"
+    d = convert_pipeline(parse(query), ())
+    assert d.status == "exact", d.reasons
+    _, corr = rules(d)
+    assert corr is not None and corr.timespan.spec == "5m"
+
+
+WINDOW = ("1h", "contentctl's default deployment for type TTP: -70m@m to -10m@m")
+
+
+def test_an_add_on_constant_leaves_the_group_by_of_a_one_service_logsource() -> None:
+    query = (
+        "source=XmlWinEventLog:Security EventCode=4625 | stats count by TargetUserName vendor_product dest"
+        " | where count > 10"
+    )
+    d = convert_pipeline(parse(query), (), window=WINDOW)
+    assert d.status == "exact", d.reasons
+    _, corr = rules(d)
+    assert corr is not None and corr.group_by == ["TargetUserName", "Computer"]
+    assert any("vendor_product" in n and "one value" in n for n in d.notes)
+
+
+def test_an_add_on_field_of_a_two_service_category_is_no_constant() -> None:
+    # process_creation reads Sysmon 1 and Security 4688: vendor_product differs between them
+    query = tstats("Processes.process_name=net.exe", "Processes.dest Processes.vendor_product") + " | where count > 3"
+    d = convert_pipeline(parse(query), SYSMON, window=WINDOW)
+    assert d.correlation is None and d.status == "partial"
+
+
+def test_cim_fields_the_add_ons_always_set_drop_nothing() -> None:
+    by = "Processes.action Processes.dest Processes.process_exec Processes.parent_process_exec Processes.user_id"
+    # without fillnull_value (ESCU's macro passes one): a null by-field would drop the event
+    d = draft(tstats("Processes.process_name=net.exe", by).replace(SUMMARIES, "summariesonly=true"))
+    assert d.status == "exact", d.reasons
+    rule, _ = rules(d)
+    fields = {f for rows in items(rule).values() for f, _, _ in rows}
+    assert {"Computer", "UserID", "ParentImage"} <= fields  # presence of mapped by-fields carried over
+    assert "action" not in fields and "vendor_product" not in fields
+
+
+def test_fillnull_before_distinct_count_lowers_the_threshold_broader() -> None:
+    query = "sourcetype=aws:cloudtrail eventName=X | fillnull | stats dc(src) as ips by user | where ips > 3"
+    d = convert_pipeline(parse(query), (), window=WINDOW)
+    assert d.status == "partial"
+    _, corr = rules(d)
+    assert corr is not None and corr.condition.count == 2  # > 3 with the fill value is > 2 without
+    assert any("fillnull" in r and "broader" in r for r in d.reasons)
+    # the base search already requires the counted field: the fill never applies
+    required = query.replace("eventName=X", "eventName=X src=*")
+    d = convert_pipeline(parse(required), (), window=WINDOW)
+    assert d.status == "exact", d.reasons
+    assert rules(d)[1].condition.count == 3  # type: ignore[union-attr]
+
+
+def test_a_by_field_from_a_lookup_output_folds_in_through_the_lookup(lookups: dict[str, Lookup]) -> None:
+    query = "sourcetype=aws:cloudtrail eventName=X | lookup ioc domain AS host OUTPUT isIOC | stats count by host isIOC"
+    d = convert_pipeline(parse(query), (), lookups)
+    assert d.status == "exact", d.reasons
+    rule, _ = rules(d)
+    rows = [r for rs in items(rule).values() for r in rs]
+    assert ("host", ("endswith",), [".evil.example"]) in rows  # every row gives isIOC, false included
+    assert ("host", (), ["bad.example", "good.example"]) in rows
+    assert any("folded in through lookup ioc" in n for n in d.notes)

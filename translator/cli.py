@@ -70,12 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="EVTX, XML export, JSON lines or CSV (.gz too); a folder means every such file below it",
     )
     ev.add_argument("--json", action="store_true", help="print the result as JSON (nothing else on stdout)")
-    ev.add_argument(
-        "--logsources",
-        type=Path,
-        metavar="FILE.yml",
-        help="your own channel / event id table, merged over the built-in one (same keys as data/logsources.yml)",
-    )
+    _add_logsources_option(ev)
     ev.add_argument(
         "--jobs", type=_positive, default=1, metavar="N", help="scan event files in N processes (same results)"
     )
@@ -101,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also synthesize events from each original search (positives and near misses), kept beside the report",
     )
     pr.add_argument("-q", "--quiet", action="store_true", help="print only differences and the summary")
+    _add_logsources_option(pr)
 
     sub.add_parser("targets", help="list output targets, their formats and default pipelines")
 
@@ -122,6 +118,33 @@ def _add_output_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("--html", type=Path, metavar="FILE.html", help="write a self-contained HTML report")
     c.add_argument("--jobs", type=_positive, default=1, metavar="N", help="convert in N processes (same output)")
     c.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
+    _add_logsources_option(c)
+
+
+def _add_logsources_option(c: argparse.ArgumentParser) -> None:
+    c.add_argument(
+        "--logsources",
+        type=Path,
+        metavar="FILE.yml",
+        help="your own logsource mappings (sourcetypes, eventtypes, windows_channels, categories, ...), merged over "
+        "the built-in table; the same file for convert, eval and parity",
+    )
+
+
+def _load_logsources(args: argparse.Namespace) -> None:
+    """Apply ``--logsources FILE`` (a bad file is a usage error naming it)."""
+    if getattr(args, "logsources", None) is None:
+        return
+    from translator.content.loader import read_yaml
+    from translator.engine.logsources import set_overrides
+
+    data = read_yaml(args.logsources)
+    if not isinstance(data, dict):
+        raise UsageError(f"{args.logsources}: expected a mapping")
+    try:
+        set_overrides(data)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{args.logsources}: {exc}") from None
 
 
 def _interrupted(*_: object) -> None:
@@ -201,6 +224,7 @@ def _options(args: argparse.Namespace) -> ConvertOptions:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
+    _load_logsources(args)
     opts = _options(args)
     if args.spl is not None:
         if args.paths:
@@ -329,17 +353,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for p in [*args.rules, *args.events]:
         if not p.exists():
             raise UsageError(f"{p}: no such file or folder")
-    if args.logsources is not None:
-        from translator.content.loader import read_yaml
-        from translator.engine.logsources import set_overrides
-
-        data = read_yaml(args.logsources)
-        if not isinstance(data, dict):
-            raise UsageError(f"{args.logsources}: expected a mapping")
-        try:
-            set_overrides(data)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise UsageError(f"{args.logsources}: {exc}") from None
+    _load_logsources(args)
     show = None
     if sys.stderr.isatty():
 
@@ -384,6 +398,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
     for p in args.events:
         if not p.exists():
             raise UsageError(f"{p}: no such file or folder")
+    _load_logsources(args)
     items = collect_inputs(args.paths)
     if args.sigma is not None and not args.sigma.is_dir():
         raise UsageError(f"{args.sigma}: not a folder of Sigma rules")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import signal
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 from sigma.exceptions import SigmaError
 
 from translator.content import Content, Detection, find_content_root, load_content, load_detection
+from translator.data import logsource_overrides, set_logsource_overrides
 from translator.emit import targets as tg
 from translator.emit.writer import write_atomic
 from translator.errors import TranslatorError
@@ -37,6 +38,7 @@ class ConvertOptions:
     rules_out: Path = Path("sigma_rules")
     out: Path = Path("outputs")
     write: bool = True
+    logsources: dict[str, Any] = field(default_factory=dict)  # the user's mappings, for worker processes
 
 
 @dataclass
@@ -237,6 +239,7 @@ def convert_many(
         loader = content_loader(content_root)
         collect(convert_file(path, loader(path), rel, opts) for path, rel in items)
         return results
+    opts = replace(opts, logsources=logsource_overrides())  # spawned workers start from the built-in table
     pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_start_worker, initargs=(content_root, opts))
     try:
         collect(pool.imap(_convert_in_worker, items, chunksize=4))  # in input order: deterministic
@@ -257,6 +260,8 @@ def _start_worker(content_root: Path | None, opts: ConvertOptions) -> None:
     # the pool ends workers with SIGTERM after Ctrl-C: unwind (write_atomic holds the signal while writing)
     signal.signal(signal.SIGTERM, _end_worker)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends the pool
+    if opts.logsources:
+        set_logsource_overrides(opts.logsources)
     _worker = (content_loader(content_root), opts)
 
 

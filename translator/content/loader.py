@@ -53,6 +53,11 @@ class Detection:
         tags = self.raw.get("tags")
         return tags if isinstance(tags, dict) else {}
 
+    def tag(self, key: str) -> Any:
+        """A tag, where either shape keeps it: under ``tags:`` (2024) or at the top level (newer releases)."""
+        value = self.tags.get(key)
+        return value if value is not None else self.raw.get(key)
+
     @property
     def data_sources(self) -> list[str]:
         ds = self.raw.get("data_source") or []

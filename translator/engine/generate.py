@@ -733,8 +733,8 @@ def _lower(wants: Wants, feed: Any, prefix: str = "", strict: bool = True) -> tu
             )
             paths.add(rule.sigma)
         elif rule.value == "values":
-            value = value_for(w)
-            picked = [s for c, sigma in rule.values if value and search_equals(c, value) for s in sigma]
+            # the first CIM value the constraints allow (any, when only presence is asked), as its raw value
+            picked = [sigma[0] for c, sigma in rule.values if sigma and _fits(c, w)]
             if not picked or w.absent:
                 return None
             part = Want(match=[picked[0]])

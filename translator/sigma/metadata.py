@@ -95,9 +95,14 @@ def sigma_metadata(det: Detection) -> tuple[dict[str, Any], list[str]]:
             meta["references"] = kept
     if isinstance(raw.get("author"), str):
         meta["author"] = raw["author"]
-    if raw.get("date"):
-        meta["date"] = str(raw["date"]).replace("/", "-")
-    tags = attack_tags(list(det.tags.get("mitre_attack_id") or []))
+    created = raw.get("date") or raw.get("creation_date")
+    if created:
+        meta["date"] = str(created).replace("/", "-")
+    modified = raw.get("modification_date")
+    if modified and str(modified) != str(created):
+        meta["modified"] = str(modified).replace("/", "-")
+    ids = det.tag("mitre_attack_id")
+    tags = attack_tags([str(i) for i in ids] if isinstance(ids, list) else [])
     if tags:
         meta["tags"] = tags
     fps = raw.get("known_false_positives")
