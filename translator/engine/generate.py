@@ -647,6 +647,8 @@ def _windows_record(wants: Wants, channel: str) -> tuple[str, Flat] | None:
         event_id = int(n)
     # CIM names the add-on extracts (process_name, ...) go back to the raw fields they come from
     service = (logsource_table()["windows_channels"].get(channel) or {}).get("service")
+    if event_id is None:
+        event_id = _free_event_id(service)  # every record has one; unconstrained, it pins no category
     source, feed = _raw_source(service, event_id)
     lowered = _lower(wants, feed, strict=False)
     if lowered is None:
@@ -661,6 +663,12 @@ def _windows_record(wants: Wants, channel: str) -> tuple[str, Flat] | None:
     if values is None:
         return None
     return "windows", _windows_event(values, channel, event_id)
+
+
+def _free_event_id(service: str | None) -> int:
+    """The smallest event id no category row of ``service`` names."""
+    used = {int(c) for row in logsource_table()["categories"] if row["service"] == service for c in row["event_codes"]}
+    return next(n for n in range(1, 70000) if n not in used)
 
 
 def _category(service: str | None, event_id: int | None) -> str | None:

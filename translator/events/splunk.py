@@ -71,7 +71,18 @@ def _raw_cim_names(fields: Flat, out: Flat) -> None:
             continue
         for name, value in cim_fields(dataset, view, "\\").items():
             out.setdefault(name, value)
+        for name in _always(dataset, category):  # set by the add-ons on every event of the feed
+            out.setdefault(name, "unknown")
         return
+
+
+@cache
+def _always(dataset: str, category: str) -> tuple[str, ...]:
+    """The CIM fields the add-ons set on every event of the Windows feed of ``dataset`` for ``category``."""
+    for feed in load_table("cim")["datasets"][dataset_name(dataset)]["feeds"]:
+        if feed["logsource"] == {"product": "windows", "category": category}:
+            return tuple(feed.get("always", ()))
+    return ()
 
 
 def cim_fields(dataset: str, view: Flat, separator: str, spec_fields: dict[str, Any] | None = None) -> Flat:

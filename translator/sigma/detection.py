@@ -212,9 +212,56 @@ def _lower_compare(expr: ast.Compare, ctx: Lowering, negated: bool) -> Node:
         return equals if expr.op == "=" else ctx.not_equals(expr.field, equals)
     mod = {"<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}[expr.op]
     if _NUMBER.match(expr.value.text):
+        exact = order_node(name, expr.op, expr.value.text)
+        if exact is not None:
+            return exact
         num = float(expr.value.text) if "." in expr.value.text else int(expr.value.text)
-        return Item(name, (mod,), (num,))
+        # Splunk compares a value that is not a number with the literal as text; Sigma's lt/gt/... never
+        # match one. Keeping every such value (or, negated, leaving them to the NOT) is broader.
+        ctx.reasons.append(
+            f"`{expr.field}{expr.op}{expr.value.text}`: Splunk compares values of {expr.field} that are not "
+            "numbers as text, which the rule cannot; it keeps all of them, which is broader"
+        )
+        compare = Item(name, (mod,), (num,))
+        return compare if negated else make_or([compare, Item(name, ("re",), (NOT_A_NUMBER,))])
     return ctx.drop(expr, negated, "Sigma compares only numbers with < and >")
+
+
+# a value Splunk does not read as a number (it then compares it with < and > as text)
+_NUMERIC = r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$"
+NOT_A_NUMBER = rf"^(?!{_NUMERIC})"
+_ORDER_MODS = {"<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}
+_TEXT_ORDERABLE = re.compile(r"^[0-9.+-]+$")
+
+
+def text_order_regex(op: str, literal: str) -> str | None:
+    """A regular expression for the values that are not numbers and compare ``op literal`` as text, as
+    Splunk compares them; None when the literal holds characters whose order case could change."""
+    if not _TEXT_ORDERABLE.match(literal):
+        return None
+    above = op in (">", ">=")
+    alts = []
+    for i, c in enumerate(literal):  # the first character that differs decides
+        if above:
+            alts.append(f"{re.escape(literal[:i])}[^\\x00-\\x{ord(c):02x}]")
+        elif ord(c) > 0:
+            alts.append(f"{re.escape(literal[:i])}[\\x00-\\x{ord(c) - 1:02x}]")
+    if above:  # the literal and more (>), or from the literal on (>=)
+        alts.append(re.escape(literal) + ("[\\s\\S]" if op == ">" else ""))
+    else:  # a proper prefix of the literal sorts before it; the literal itself for <=
+        prefixes = [re.escape(literal[:i]) for i in range(len(literal) + (op == "<="))]
+        alts.append("(?:" + "|".join(prefixes) + ")$")
+    return f"^(?!{_NUMERIC})(?:" + "|".join(alts) + ")"
+
+
+def order_node(field: str, op: str, literal: str) -> Node | None:
+    """``field op literal`` (a number) as Splunk decides it: numerically for numbers, as text for other
+    values. None when the text half has no exact form (see :func:`text_order_regex`)."""
+    regex = text_order_regex(op, literal)
+    if regex is None:
+        return None
+    num = float(literal) if "." in literal else int(literal)
+    return make_or([Item(field, (_ORDER_MODS[op],), (num,)), Item(field, ("re",), (regex,))])
 
 
 def make_and(children: list[Node]) -> Node:

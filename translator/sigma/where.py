@@ -22,12 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from translator.sigma.detection import FALSE, TRUE, Item, Node, make_and, make_not, make_or, sigma_escape
+from translator.sigma.detection import FALSE, TRUE, Item, Node, make_and, make_not, make_or, order_node, sigma_escape
 from translator.spl import ast
 from translator.spl.printer import print_expr
 
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
-_COMPARE = {"<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}
 
 
 class Unfoldable(Exception):
@@ -141,10 +140,10 @@ def _atom(expr: ast.Expr, resolve: Resolver) -> tuple[Target, Node, Callable[[st
         target, value = _field(left, resolve), _literal(right)
         if op in ("=", "=="):
             return target, equals_item(target, value), lambda v: v == value
-        if not _NUMBER.match(value) or target.basename is not None:
+        node = order_node(target.sigma, op, value) if _NUMBER.match(value) and target.basename is None else None
+        if node is None:
             raise Unfoldable(f"`{print_expr(expr)}` compares text by order")
-        num = float(value) if "." in value else int(value)
-        return target, Item(target.sigma, (_COMPARE[op],), (num,)), lambda v: _num_cmp(v, op, float(num))
+        return target, node, lambda v: _ordered(v, op, value)
     raise Unfoldable(f"`{print_expr(expr)}` has no Sigma form yet")
 
 
@@ -161,12 +160,14 @@ def _case_folded(
     return target, item, lambda v: fold(v) == value
 
 
-def _num_cmp(v: str, op: str, num: float) -> bool:
+def _ordered(v: str, op: str, literal: str) -> bool:
+    """``v op literal`` as an eval comparison: numeric when both are numbers, else as text."""
     try:
-        x = float(v)
+        x: float | str = float(v)
+        y: float | str = float(literal)
     except ValueError:
-        return False
-    return {"<": x < num, "<=": x <= num, ">": x > num, ">=": x >= num}[op]
+        x, y = v, literal
+    return {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y}[op]  # type: ignore[operator]
 
 
 def equals_item(target: Target, value: str, cased: bool = True) -> Item:
