@@ -204,6 +204,11 @@ def test_regex_foreach_replace_mstats() -> None:
         'a | rex field=x "(?<y>[^\\"]+)" | lookup t a AS b OUTPUT c | sort - count, +user | dedup a,b',
         'a | join type=inner k [search b | stats count by k] | transaction k startswith=(x="1") maxspan=1m',
         'a | regex "x|y" | replace "a b" with c in d | foreach * [eval <<FIELD>>="[x]"] | mstats count where i=m',
+        # constructs of current content
+        'a | where !match(x, "y") AND !(b > 1)',
+        "| inputlookup append=t T where isutility=TRUE OR (a=b c!=d)",
+        'a | fillnull f1 f2 value="0"',
+        "a user=$result.user$ | where dest == $result.dest$",
     ],
 )
 def test_printer_round_trip(query: str) -> None:
@@ -291,17 +296,3 @@ def test_tokens_are_literals_and_listed() -> None:
     assert isinstance(where.expr.right, ast.Str)  # consumers read it as the literal text
     assert ast.tokens(tree) == ["$result.user$", "$result.dest$", "$dest$"]
     assert ast.Value("$x$").token == "x" and ast.Value("a$x$").token is None
-
-
-@pytest.mark.parametrize(
-    "query",
-    [
-        'a | where !match(x, "y") AND !(b > 1)',
-        "| inputlookup append=t T where isutility=TRUE OR (a=b c!=d)",
-        'a | fillnull f1 f2 value="0"',
-        "a user=$result.user$ | where dest == $result.dest$",
-    ],
-)
-def test_new_constructs_round_trip(query: str) -> None:
-    tree = parse(query)
-    assert parse(print_pipeline(tree)) == tree
