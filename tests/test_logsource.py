@@ -61,18 +61,18 @@ def test_both_powershell_channels_are_the_powershell_service() -> None:
     ]
     res = infer(f"{PS_2025} EventCode=4104 ScriptBlockText=*x*")
     assert res.logsource == {"product": "windows", "category": "ps_script"} and not res.reasons
-    assert not any(getattr(c, "field", None) == "Channel" for c in res.remaining)
+    assert res.channel == []
 
 
 def test_a_macro_naming_one_of_the_channels_keeps_a_channel_condition() -> None:
     res = infer(f"{PS_2024} EventCode=4104 ScriptBlockText=*x*")
     assert res.logsource == {"product": "windows", "category": "ps_script"}
-    channel = [c for c in res.remaining if getattr(c, "field", None) == "Channel"]
+    channel = res.channel
     assert len(channel) == 1 and channel[0].value.text == "Microsoft-Windows-PowerShell/Operational"  # type: ignore[union-attr]
     # a pattern naming every channel of the service needs none
     res = infer("source=XmlWinEventLog:*PowerShell*/Operational EventCode=4103")
     assert res.logsource == {"product": "windows", "category": "ps_module"}
-    assert not [c for c in res.remaining if getattr(c, "field", None) == "Channel"]
+    assert res.channel == []
 
 
 def test_reference_detection_v13_with_the_2025_macro_is_exact_on_both_channels() -> None:
@@ -243,3 +243,36 @@ def test_bad_user_mappings_are_refused_with_the_reason(data: dict, message: str,
 def test_splunk_target_has_the_custom_sources_pipeline() -> None:
     assert "splunk_custom_sources" in tg.default_pipelines("splunk", "cisco")
     assert "splunk_custom_sources" in tg.default_pipelines("splunk", "windows")
+
+
+def test_a_category_fed_by_several_event_logs_keeps_the_one_the_search_names(tmp_path: Path) -> None:
+    """Sysmon EventCode=1 is process_creation, which Security 4688 records feed too (renamed): the rule
+    keeps the Sysmon channel, so a 4688 record of the same program is not selected."""
+    res = convert('source="XmlWinEventLog:Microsoft-Windows-Sysmon/Operational" EventCode=1 Image="*\\\\whoami.exe"')
+    assert res.status == "exact", res.reasons
+    rule = load_rule(res.rule_yaml)  # type: ignore[arg-type]
+    assert rule.logsource.category == "process_creation"
+    items = {
+        i.field: [v.to_plain() for v in i.original_value]
+        for i in rule.detection.detections["selection"].detection_items
+    }  # type: ignore[union-attr]
+    assert items["Channel"] == ["Microsoft-Windows-Sysmon/Operational"]
+    rule_file = tmp_path / "r.yml"
+    rule_file.write_text(res.rule_yaml or "", encoding="utf-8")
+    record = (
+        "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System>"
+        "<Provider Name='Microsoft-Windows-Security-Auditing'/><EventID>4688</EventID>"
+        "<TimeCreated SystemTime='2024-04-23T08:48:30.449Z'/><EventRecordID>1</EventRecordID><Channel>{}</Channel>"
+        "<Computer>h</Computer></System><EventData>"
+        "<Data Name='{}'>C:\\Windows\\System32\\whoami.exe</Data></EventData></Event>"
+    )
+    events = tmp_path / "e.xml"
+    events.write_text(
+        record.format("Security", "NewProcessName")
+        + "\n"
+        + record.format("Microsoft-Windows-Sysmon/Operational", "Image").replace("4688", "1")
+        + "\n",
+        encoding="utf-8",
+    )
+    out = evaluate([rule_file], [events])
+    assert [Path(m).name for m in out.rules[0].matches] == ["e.xml#2"]

@@ -182,6 +182,8 @@ def _convert_raw(
         # category say exactly that (the category holds no other events)
         node = core = lower(ast.And(tuple(inferred.implied)), make_ctx())
         draft.notes.append("the event code the category implies is kept: the rule needs a condition")
+    if inferred.channel:  # part of the logsource, not a condition of the search's own
+        node = make_and([lower(ast.And(tuple(inferred.channel)), make_ctx()), node])
 
     return _finish_detection(draft, node, core)
 

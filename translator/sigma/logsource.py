@@ -31,6 +31,7 @@ class LogsourceResult:
     logsource: dict[str, str]  # product/category/service, and definition for a custom one
     remaining: list[ast.SearchExpr]  # conjuncts left for the detection
     implied: list[ast.SearchExpr] = field(default_factory=list)  # EventCode terms the category implies
+    channel: list[ast.SearchExpr] = field(default_factory=list)  # the event logs named, when not all of the logsource's
     reasons: list[str] = field(default_factory=list)  # what was dropped and why (broader)
     notes: list[str] = field(default_factory=list)  # how it was inferred (no loss)
     custom: bool = False  # a logsource derived from names no table knows
@@ -245,7 +246,6 @@ def infer(
     logsource: dict[str, str] = {}
     for ls in found:
         logsource.update({k: v for k, v in ls.items() if k not in logsource})
-    rest = _channel_condition(logsource, channel_terms, result) + rest
     service = logsource.get("service")
     if service:
         for i, c in enumerate(rest):
@@ -260,16 +260,21 @@ def infer(
                 break
     result.logsource = logsource
     result.remaining = rest
+    result.channel = _channel_condition(logsource, service, channel_terms, result)
     return result
 
 
 def _channel_condition(
-    logsource: dict[str, str], named: list[tuple[dict[str, str], list[str] | None]], result: LogsourceResult
+    logsource: dict[str, str],
+    service: str | None,
+    named: list[tuple[dict[str, str], list[str] | None]],
+    result: LogsourceResult,
 ) -> list[ast.SearchExpr]:
-    """A ``Channel`` condition when the source terms name only some of the service's event logs
-    (the old ``powershell`` macro names one of the two PowerShell channels): [] when they name all."""
-    service, product = logsource.get("service"), logsource.get("product", "")
-    channels = service_channels(product, service) if service else []
+    """A ``Channel`` condition when the source terms name only some of the event logs the logsource
+    reads: the old ``powershell`` macro names one of the two PowerShell channels; a Sysmon search for
+    EventCode=1 is ``process_creation``, which Security 4688 records feed too. [] when they name all."""
+    product = logsource.get("product", "")
+    channels = [ch for s in sorted(services_of(logsource)) for ch in service_channels(product, s)]
     mine = [pats for ls, pats in named if ls.get("service") == service]
     if not channels or not mine or any(pats is None for pats in mine):
         return []  # no channels known, or a term naming every channel of the service
@@ -277,8 +282,9 @@ def _channel_condition(
     kept = [ch for ch in channels if all(any(fnmatchcase(ch.lower(), p.lower()) for p in pats) for pats in mine)]
     if len(kept) == len(channels) or not kept:
         return []
+    what = logsource.get("category") or service
     result.notes.append(
-        f"the source terms name {', '.join(kept)} of the {service} event logs ({', '.join(channels)}): "
+        f"the source terms name {', '.join(kept)} of the event logs {what} reads ({', '.join(channels)}): "
         "the rule keeps a Channel condition"
     )
     values = tuple(ast.Value(ch, quoted=True) for ch in kept)

@@ -29,7 +29,6 @@ from typing import Any
 from translator.sigma.detection import splunk_match
 
 PREFIX = "Splunk: "
-SOURCE_FIELDS = ("source", "sourcetype", "eventtype", "index", "Channel")  # field names are case-sensitive
 
 Term = tuple[str, str]  # (field, Splunk pattern)
 
