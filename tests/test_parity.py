@@ -277,8 +277,11 @@ def test_duckdb_tables_type_columns_and_keep_the_backends_case_rules() -> None:
 def test_a_step_failing_on_a_bug_is_that_detections_error_and_the_run_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Generation, conversion and execution each fail for one detection: it reports `error` naming the
-    step and the exception; the others are checked; the report is written; the exit code says so."""
+    """Generation, conversion, execution and evaluation each fail for one detection: it reports `error`
+    naming the step and the exception; the others are checked; the report is written; the exit code says so."""
+    import dataclasses
+
+    import translator.engine.evaluate as eval_module
     import translator.engine.generate as gen_module
     import translator.engine.parity as parity_module
 
@@ -286,11 +289,22 @@ def test_a_step_failing_on_a_bug_is_that_detections_error_and_the_run_goes_on(
     folder = root / "detections"
     folder.mkdir(parents=True)
     (root / "macros").mkdir()
-    for n, name in enumerate(("good", "bad_generate", "bad_convert", "bad_execute")):
+    for n, name in enumerate(("good", "bad_generate", "bad_convert", "bad_execute", "bad_evaluate")):
         search = f'source=XmlWinEventLog:{SYSMON} EventCode=1 Image="*\\\\{name}.exe"'
         (folder / f"{name}.yml").write_text(detection_yaml(name, n, search), encoding="utf-8")
 
     real_generate, real_convert, real_run = gen_module.generate, parity_module.convert_detection, parity_module.run
+    real_compile = eval_module.compile_rule
+
+    def compile_rule(rule):  # type: ignore[no-untyped-def]
+        compiled = real_compile(rule)
+        if "bad_evaluate" not in (rule.title or "").lower():
+            return compiled
+
+        def matches(_event):  # type: ignore[no-untyped-def]
+            raise IndexError("list index out of range")
+
+        return dataclasses.replace(compiled, matches=matches)
 
     def generate(pipeline, *args, **kwargs):  # type: ignore[no-untyped-def]
         if "bad_generate" in str(pipeline):
@@ -310,6 +324,7 @@ def test_a_step_failing_on_a_bug_is_that_detections_error_and_the_run_goes_on(
     monkeypatch.setattr(parity_module, "generate", generate)
     monkeypatch.setattr(parity_module, "convert_detection", convert)
     monkeypatch.setattr(parity_module, "run", run)
+    monkeypatch.setattr(eval_module, "compile_rule", compile_rule)
     report = tmp_path / "p.json"
     empty = tmp_path / "none.xml"
     empty.write_text("")
@@ -318,8 +333,9 @@ def test_a_step_failing_on_a_bug_is_that_detections_error_and_the_run_goes_on(
     data = json.loads(report.read_text())
     by_name = {Path(d["file"]).stem: d for d in data["detections"]}
     assert by_name["good"]["status"] == "equal" and by_name["good"]["generated_check"] == "equal"
-    assert data["summary"]["error"] == 3
+    assert data["summary"]["error"] == 4
     expected = {
+        "bad_evaluate": "the Sigma evaluator on",
         "bad_generate": "the event generator (TypeError",
         "bad_convert": "the conversion (KeyError",
         "bad_execute": "the SPL executor (ZeroDivisionError",

@@ -278,6 +278,10 @@ def _compare(
     data_sources: tuple[str, ...] = (),
 ) -> None:
     final = rule_results[-1] if rule_results else None  # the correlation when there is one, else the base rule
+    failed = next((r.error for r in rule_results if r.error and r.error.startswith("internal error")), None)
+    if failed is not None:  # a bug in the evaluator, not a rule it does not model
+        res.fail(failed)
+        return
     if final is None or final.error is not None:
         res.reasons.append(f"the Sigma rule is not evaluated: {final.error if final else 'no rule'}")
         return
