@@ -318,9 +318,18 @@ def test_each_dropped_condition_leaves_a_broader_rule(query: str, why: str) -> N
 
 
 def test_a_computed_by_field_that_may_be_null_is_reported() -> None:
-    d = draft("sourcetype=aws:cloudtrail eventName=X | eval who=coalesce(userName, arn) | stats count by who")
+    d = draft("sourcetype=aws:cloudtrail eventName=X | eval who=tonumber(arn) | stats count by who")
     assert d.status == "partial"
     assert any("`by who` drops events where who is null" in r for r in d.reasons)
+
+
+def test_a_computed_by_field_null_exactly_when_its_inputs_are_is_carried() -> None:
+    d = draft("sourcetype=aws:cloudtrail eventName=X | eval who=coalesce(userName, arn) | stats count by who")
+    assert d.status == "exact", d.reasons
+    rule, _ = rules(d)
+    rows = [r for rs in items(rule).values() for r in rs]
+    assert ("userName", ("exists",), [True]) in rows and ("arn", ("exists",), [True]) in rows
+    assert any("`by who`" in n and "made explicit" in n for n in d.notes)
 
 
 def test_a_computed_by_field_that_always_has_a_value_drops_nothing() -> None:
@@ -431,3 +440,44 @@ def test_a_by_field_from_a_lookup_output_folds_in_through_the_lookup(lookups: di
     assert ("host", ("endswith",), [".evil.example"]) in rows  # every row gives isIOC, false included
     assert ("host", (), ["bad.example", "good.example"]) in rows
     assert any("folded in through lookup ioc" in n for n in d.notes)
+
+
+@pytest.mark.parametrize(
+    ("evals", "expected"),
+    [
+        ("user=lower(UserId)", ("field", "UserId")),
+        ('user=UserId . "@" . Domain', ("all", (("field", "UserId"), ("field", "Domain")))),
+        ("user=coalesce(a, b)", ("any", (("field", "a"), ("field", "b")))),
+        ('user=coalesce(a, "none")', True),
+        ("user=if(isnotnull(a), a, b)", ("any", (("field", "a"), ("field", "b")))),
+        ("user=case(isnotnull(a), a, true(), b)", ("any", (("field", "a"), ("field", "b")))),
+        ('user=if(x > 1, "big", "small")', True),
+        ('user=mvindex(split(a, ","), 0)', ("field", "a")),
+        ("user=mvindex(a, 1)", None),  # a second value may be missing
+        ("t=lower(a), user=upper(t)", ("field", "a")),  # through another computed name
+        ("user=tonumber(a)", None),  # null for text: not known
+    ],
+)
+def test_presence_of_computed_values(evals: str, expected: object) -> None:
+    from translator.sigma.lineage import FieldScope
+
+    scope = FieldScope()
+    scope.apply(parse(f"a | eval {evals}").commands[1])
+    assert scope.presence.get("user", None if expected is not True else True) == expected or (
+        expected is True and "user" in scope.never_null
+    )
+
+
+def test_a_computed_by_field_is_present_when_its_inputs_are() -> None:
+    query = (
+        'sourcetype=aws:cloudtrail eventName=X | eval user=lower(userName), src=coalesce(ip, "-")'
+        " | stats count by user src"
+    )
+    d = convert_pipeline(parse(query), ())
+    assert d.status == "exact", d.reasons
+    rule, _ = rules(d)
+    rows = [r for rs in items(rule).values() for r in rs]
+    assert ("userName", ("exists",), [True]) in rows
+    assert not any(f == "ip" for f, _, _ in rows)  # coalesce with a literal always has a value
+    unknown = convert_pipeline(parse("sourcetype=aws:cloudtrail X=1 | eval user=tonumber(a) | stats count by user"), ())
+    assert unknown.status == "partial" and any("by user" in r for r in unknown.reasons)

@@ -169,6 +169,11 @@ def _convert_raw(
         if f not in present and name not in present:
             node = make_and([node, Item(name, ("exists",), (True,))])
             draft.notes.append(f"`by {f}` drops events without {f}: made explicit with {name}|exists")
+    for by, when in staged.required_when:
+        when = _known_present(when, present)
+        if when != TRUE:
+            node = make_and([node, when])
+            draft.notes.append(f"`by {by}` drops events where {by}, computed by the search, is null: made explicit")
     for by, names in staged.required_any:
         sigma_names = [name_of(f) for f in names]
         if not present.intersection(names) and not present.intersection(sigma_names):
@@ -279,6 +284,17 @@ def _finish_detection(draft: RuleDraft, node: Node, core: Node) -> RuleDraft:
     if draft.status == EXACT and draft.reasons:
         draft.status = PARTIAL
     return draft
+
+
+def _known_present(node: Node, present: set[str]) -> Node:
+    """``node`` with ``F|exists`` items on fields known present replaced by TRUE."""
+    if isinstance(node, Item):
+        return TRUE if node.modifiers == ("exists",) and node.values == (True,) and node.field in present else node
+    if isinstance(node, SAnd):
+        return make_and([_known_present(c, present) for c in node.children])
+    if isinstance(node, SOr):
+        return make_or([_known_present(c, present) for c in node.children])
+    return node
 
 
 def required_fields(node: Node) -> set[str]:

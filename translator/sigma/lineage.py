@@ -35,6 +35,8 @@ class FieldScope:
     written: set[str] = field(default_factory=set)  # names the last command set or removed
     closed_by_last: bool = False  # the last command may have written names we cannot list
     never_null: set[str] = field(default_factory=lambda: {"_time"})  # computed names that always have a value
+    # computed names -> when they have a value, as a condition on event fields (see :func:`presence`)
+    presence: dict[str, Presence] = field(default_factory=dict)
     wild: list[tuple[str, str]] = field(default_factory=list)  # wildcard renames of an open scope, in order
     moved: dict[str, list[str]] = field(default_factory=dict)  # renamed from a name known only by candidates
 
@@ -52,6 +54,7 @@ class FieldScope:
     def _set(self, name: str, event_field: str | None) -> None:
         self.written.add(name)
         self.moved.pop(name, None)
+        self.presence.pop(name, None)
         if event_field is None:
             self.mapping.pop(name, None)
             self.derived.add(name)
@@ -91,10 +94,15 @@ class FieldScope:
             if "*" not in old:
                 target = self.resolve(old)
                 moved = self.candidates(old) if target is None else []
+                known, always = self.presence.get(old), old in self.never_null
                 self._set(old, None)
                 self._set(new, target)
                 if moved:
                     self.moved[new] = moved
+                if target is None and known is not None:  # a computed value keeps its presence condition
+                    self.presence[new] = known
+                if target is None and always:
+                    self.never_null.add(new)
                 continue
             # wildcard rename: known names move; unknown ones cannot be followed
             pattern = re.compile(re.escape(old).replace(r"\*", "(.*)") + r"\Z")
@@ -113,6 +121,7 @@ class FieldScope:
         """stats/tstats: only group-by fields survive, plus the aggregates (derived)."""
         self.mapping = {b: t for b in by if (t := self.resolve(b)) is not None}
         self.derived = set(outputs) - set(self.mapping)
+        self.presence = {b: c for b, c in self.presence.items() if b in by}  # a group's value is its events'
         self.open = False
 
     def apply(self, cmd: ast.Command) -> None:
@@ -126,8 +135,11 @@ class FieldScope:
         elif isinstance(cmd, ast.EvalCommand):
             for a in cmd.assignments:
                 src = self.resolve(a.expr.name) if isinstance(a.expr, ast.Field) else None
+                when = presence(a.expr, self)  # before the assignment: it reads the old values
                 (self.never_null.add if never_null(a.expr, self.never_null) else self.never_null.discard)(a.field)
                 self._set(a.field, src)
+                if src is None and when is not None:
+                    self.presence[a.field] = when
         elif isinstance(cmd, ast.FillnullCommand):
             value = cmd.value.text if cmd.value is not None else "0"
             if not cmd.fields:
@@ -136,6 +148,9 @@ class FieldScope:
                 target = self.resolve(f)
                 if target is not None:
                     self.fills[target] = value
+                else:  # a computed name that is filled always has a value
+                    self.never_null.add(f)
+                    self.presence.pop(f, None)
                 self.written.add(f)
         elif isinstance(cmd, ast.StatsCommand):  # eventstats / streamstats: rows stay, fields are added
             self.derive(*aggregate_outputs(cmd.aggregations))
@@ -198,6 +213,104 @@ def _fill(pattern: str, parts: tuple[str, ...]) -> str:
 
 _CONSTANT_CALLS = {"now", "time", "true", "false", "random", "relative_time", "strftime"}
 _NULL_IF_ARG_NULL = {"lower", "upper", "len", "tostring", "trim", "ltrim", "rtrim", "substr", "replace", "urldecode"}
+
+
+# When a computed value is present, as a condition on event fields: True (always), False (never), or
+# ("field", F) / ("all", (...)) / ("any", (...)) over the presence of event fields.
+Presence = bool | tuple[str, object]
+
+_PRESENT_IF_ALL = {"lower", "upper", "len", "tostring", "trim", "ltrim", "rtrim", "substr", "replace", "urldecode",
+                   "split", "mvjoin", "mvdedup", "mvsort", "mvcount", "md5", "sha1", "sha256", "sha512",
+                   "base64decode", "base64encode"}  # fmt: skip
+
+
+def presence(expr: ast.Expr, scope: FieldScope) -> Presence | None:
+    """When an eval expression has a value, in terms of the event fields it reads (None: not known).
+
+    ``lower(x)``, ``x . y`` and the like have one when their inputs do; ``coalesce`` when any
+    argument does; a literal always; ``if``/``case`` when every branch's value has one under the
+    same condition. Used for a later ``by`` on the result: Splunk drops the events where it is null.
+    """
+    if isinstance(expr, ast.Str | ast.Num | ast.Bool):
+        return True
+    if isinstance(expr, ast.Null):
+        return False
+    if isinstance(expr, ast.Field):
+        if expr.name in scope.presence:
+            return scope.presence[expr.name]
+        if expr.name in scope.never_null:
+            return True
+        event_field = scope.resolve(expr.name)
+        return ("field", event_field) if event_field is not None else None
+    if isinstance(expr, ast.Binary) and expr.op == ".":
+        return _all([presence(expr.left, scope), presence(expr.right, scope)])
+    if not isinstance(expr, ast.Call):
+        return None
+    name, args = expr.name.lower(), expr.args
+    if name in _CONSTANT_CALLS and name != "strftime":
+        return True
+    if name in _PRESENT_IF_ALL and args:
+        return presence(args[0], scope)
+    if name == "mvindex" and len(args) >= 2 and args[1] in (ast.Num("0"), ast.Unary("-", ast.Num("1"))):
+        return presence(args[0], scope)  # the first or last value: there is one when there is any
+    if name in ("coalesce", "mvappend"):
+        return _any([presence(a, scope) for a in args])
+    if name == "case" and len(args) == 4 and _always_true(args[2]):
+        name, args = "if", (args[0], args[1], args[3])  # case(c, x, true(), y) is if(c, x, y)
+    if name == "if" and len(args) == 3:
+        chosen = _null_test(args[0])
+        if chosen is not None:  # if(isnotnull(a), a, b) is coalesce(a, b); if(isnull(a), b, a) too
+            tested, when_present = chosen
+            picked, other = (args[1], args[2]) if when_present else (args[2], args[1])
+            if picked == tested:
+                return _any([presence(tested, scope), presence(other, scope)])
+        return _same_branches([presence(args[1], scope), presence(args[2], scope)])
+    if name == "case" and len(args) >= 2 and len(args) % 2 == 0:
+        exhaustive = _always_true(args[-2])
+        branches = [presence(v, scope) for v in args[1::2]]
+        if exhaustive:
+            return _same_branches(branches)
+        return False if all(b is False for b in branches) else None
+    return None
+
+
+def _always_true(cond: ast.Expr) -> bool:
+    """``true()`` or ``1=1``: a catch-all branch of ``case``."""
+    return (isinstance(cond, ast.Call) and cond.name.lower() == "true") or (
+        isinstance(cond, ast.Binary) and cond.op in ("=", "==") and cond.left == cond.right
+    )
+
+
+def _null_test(cond: ast.Expr) -> tuple[ast.Expr, bool] | None:
+    """(the tested expression, True for isnotnull) when ``cond`` is ``isnotnull(a)`` or ``isnull(a)``."""
+    if isinstance(cond, ast.Call) and cond.name.lower() in ("isnull", "isnotnull") and len(cond.args) == 1:
+        return cond.args[0], cond.name.lower() == "isnotnull"
+    return None
+
+
+def _all(parts: list[Presence | None]) -> Presence | None:
+    if any(p is None for p in parts):
+        return None
+    if any(p is False for p in parts):
+        return False
+    kept = list(dict.fromkeys(p for p in parts if p is not True))  # type: ignore[misc]
+    return True if not kept else kept[0] if len(kept) == 1 else ("all", tuple(kept))
+
+
+def _any(parts: list[Presence | None]) -> Presence | None:
+    if any(p is True for p in parts):
+        return True
+    if any(p is None for p in parts):
+        return None
+    kept = list(dict.fromkeys(p for p in parts if p is not False))  # type: ignore[misc]
+    return False if not kept else kept[0] if len(kept) == 1 else ("any", tuple(kept))
+
+
+def _same_branches(parts: list[Presence | None]) -> Presence | None:
+    """Branches chosen by a condition: known when every branch has a value under the same condition."""
+    if any(p is None for p in parts) or not parts:
+        return None
+    return parts[0] if all(p == parts[0] for p in parts) else None
 
 
 def never_null(expr: ast.Expr, known: set[str]) -> bool:

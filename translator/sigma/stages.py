@@ -16,8 +16,19 @@ from typing import Any
 from translator.content.loader import Lookup
 from translator.data import load_table
 from translator.errors import ContentError
-from translator.sigma.detection import TRUE, Item, Lowering, Node, lower, make_and, make_not, make_or, splunk_match
-from translator.sigma.lineage import FieldScope, aggregate_outputs
+from translator.sigma.detection import (
+    FALSE,
+    TRUE,
+    Item,
+    Lowering,
+    Node,
+    lower,
+    make_and,
+    make_not,
+    make_or,
+    splunk_match,
+)
+from translator.sigma.lineage import FieldScope, Presence, aggregate_outputs
 from translator.sigma.lookups import Binding, bind, inline_search, inline_where
 from translator.sigma.where import Target, Unfoldable, lower_where
 from translator.spl import ast
@@ -58,6 +69,8 @@ class StageResult:
     dropped_by: list[str] = field(default_factory=list)  # computed `by` fields that may be null: not carried
     # `by` fields named past a wildcard rename: (the name, the event fields one of which it holds)
     required_any: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+    # computed `by` fields: (the name, the Sigma condition under which it has a value)
+    required_when: list[tuple[str, Node]] = field(default_factory=list)
     by_fields: list[str] = field(default_factory=list)  # event fields of the first aggregation's `by`
     reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -164,6 +177,12 @@ class StageWalker:
                 if event_field is None:
                     if b in self.bindings and self._inline({b}, _present_through_lookup, f"by {b}"):
                         continue  # a lookup output: present exactly when the inputs match a row giving it
+                    if b in self.scope.never_null:
+                        continue
+                    when = self._presence_node(self.scope.presence.get(b))
+                    if when is not None:  # computed, and present exactly when some event fields are
+                        res.required_when.append((b, when))
+                        continue
                     if candidates := self.scope.candidates(b):
                         res.required_any.append((b, tuple(candidates)))
                     elif b not in self.scope.never_null:
@@ -176,6 +195,23 @@ class StageWalker:
         self.scope.aggregate(cmd.by, aggregate_outputs(cmd.aggregations))
         # a group-by value is the value of every event in the group
         self.bindings = {k: v for k, v in self.bindings.items() if k in cmd.by}
+
+    def _presence_node(self, cond: Presence | None) -> Node | None:
+        """A presence condition on event fields as a Sigma condition (None when a field has no Sigma name)."""
+        if cond is None or isinstance(cond, bool):
+            return None if cond is None else (TRUE if cond else FALSE)
+        kind, arg = cond
+        if kind == "field":
+            t = self.target(str(arg))
+            if t is None:
+                return None
+            if self.scope.fill_of(str(arg)) is not None:
+                return TRUE  # filled: never null
+            return Item(t.sigma, ("exists",), (True,))
+        parts = [self._presence_node(c) for c in arg]  # type: ignore[attr-defined]
+        if any(p is None for p in parts):
+            return None
+        return make_and(parts) if kind == "all" else make_or(parts)  # type: ignore[arg-type]
 
     def _update_bindings(self, cmd: ast.Command) -> None:
         """A fill sets a bound output's value for events no row matches; any other write unbinds it."""
