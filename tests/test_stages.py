@@ -481,3 +481,16 @@ def test_a_computed_by_field_is_present_when_its_inputs_are() -> None:
     assert not any(f == "ip" for f, _, _ in rows)  # coalesce with a literal always has a value
     unknown = convert_pipeline(parse("sourcetype=aws:cloudtrail X=1 | eval user=tonumber(a) | stats count by user"), ())
     assert unknown.status == "partial" and any("by user" in r for r in unknown.reasons)
+
+
+def test_a_null_test_on_a_computed_value_folds_in_as_its_inputs_presence() -> None:
+    d = draft(
+        "sourcetype=aws:cloudtrail eventName=X | eval u=lower(userName) | where isnotnull(u) | where NOT isnull(u)"
+    )
+    assert d.status == "exact", d.reasons
+    rows = [r for rs in items(rules(d)[0]).values() for r in rs]
+    assert ("userName", ("exists",), [True]) in rows
+    gone = draft("sourcetype=aws:cloudtrail eventName=X | eval u=lower(userName) | where isnull(u)")
+    assert gone.status == "exact", gone.reasons
+    rule = rules(gone)[0]
+    assert items(rule)["filter"] == [("userName", ("exists",), [True])] and "not filter" in rule.detection.condition[0]

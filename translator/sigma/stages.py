@@ -196,6 +196,20 @@ class StageWalker:
         # a group-by value is the value of every event in the group
         self.bindings = {k: v for k, v in self.bindings.items() if k in cmd.by}
 
+    def _presence_test(self, expr: ast.Expr) -> Node | None:
+        """``isnotnull(X)``, ``isnull(X)`` or their negation, X computed with a known presence condition."""
+        negated = isinstance(expr, ast.Unary) and expr.op == "not"
+        test = expr.operand if isinstance(expr, ast.Unary) and negated else expr
+        if not (isinstance(test, ast.Call) and test.name in ("isnull", "isnotnull") and len(test.args) == 1):
+            return None
+        arg = test.args[0]
+        if not isinstance(arg, ast.Field) or self.scope.resolve(arg.name) is not None:
+            return None
+        present = TRUE if arg.name in self.scope.never_null else self._presence_node(self.scope.presence.get(arg.name))
+        if present is None:
+            return None
+        return present if (test.name == "isnotnull") != negated else make_not(present)
+
     def _presence_node(self, cond: Presence | None) -> Node | None:
         """A presence condition on event fields as a Sigma condition (None when a field has no Sigma name)."""
         if cond is None or isinstance(cond, bool):
@@ -273,6 +287,11 @@ class StageWalker:
                 node = lower_where(conj, self.resolve)
             except Unfoldable as why:
                 if self._threshold(conj):
+                    continue
+                when = self._presence_test(conj)
+                if when is not None:  # isnull/isnotnull of a computed value: a condition on its inputs
+                    self.result.node = make_and([self.result.node, when])
+                    self.result.notes.append(f"`{text}` folded in as the presence of what it is computed from")
                     continue
                 self.result.reasons.append(f"`where {print_expr(conj)}` not carried over: {why}; the rule is broader")
                 continue
