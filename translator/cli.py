@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from translator import __version__, workflow
-from translator.content import Content, iter_detection_files, load_detection
+from translator.content import Content, apps, iter_detection_files, load_detection
 from translator.emit import targets as tg
 from translator.emit.reports import html_report, junit_xml
 from translator.emit.writer import write_atomic
@@ -50,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME",
         help="with --spl: a data source name as in ESCU's data_source (picks the platform, e.g. 'Sysmon EventID 1')",
+    )
+    c.add_argument(
+        "--logsource",
+        metavar="PRODUCT/CATEGORY[/SERVICE]",
+        help="with --spl: the Sigma logsource of a search that names no source (e.g. windows/process_creation)",
     )
     _add_output_options(c)
 
@@ -97,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pr.add_argument("-q", "--quiet", action="store_true", help="print only differences and the summary")
     _add_logsources_option(pr)
+    pr.add_argument("--include-disabled", action="store_true", help="also check saved searches marked disabled")
 
     sub.add_parser("targets", help="list output targets, their formats and default pipelines")
 
@@ -119,6 +125,7 @@ def _add_output_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("--jobs", type=_positive, default=1, metavar="N", help="convert in N processes (same output)")
     c.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
     _add_logsources_option(c)
+    c.add_argument("--include-disabled", action="store_true", help="also convert saved searches marked disabled")
 
 
 def _add_logsources_option(c: argparse.ArgumentParser) -> None:
@@ -187,29 +194,75 @@ def main(argv: Sequence[str] | None = None) -> int:
 # -- inputs ------------------------------------------------------------------------
 
 
-def collect_inputs(paths: list[Path]) -> list[tuple[Path, Path]]:
-    """(detection file, output path relative to the output folders) for each PATH."""
+def collect_inputs(paths: list[Path], include_disabled: bool = False) -> list[tuple[Path, Path]]:
+    """(detection address, output path relative to the output folders) for each PATH: ESCU YAML
+    files or trees, Splunk apps (or ``etc/apps``) and savedsearches.conf files, .spl files."""
     if not paths:
-        raise UsageError("no PATH given (a detection YAML, a folder of them, or a content root)")
+        raise UsageError("no PATH given (a detection YAML, a folder of them, a content root, an app or a .spl file)")
     items: list[tuple[Path, Path]] = []
+    disabled = 0
     for path in paths:
         if not path.exists():
             raise UsageError(f"{path}: no such file or directory")
+        if path.suffix == ".conf" or (path.is_dir() and apps.apps_under(path)):
+            if path.is_file() and path.name != apps.SAVED_SEARCHES:
+                raise UsageError(f"{path}: holds no saved searches (give the app folder, or it as --content)")
+            try:
+                found = apps.saved_searches(path)
+            except TranslatorError as exc:
+                raise UsageError(str(exc)) from None
+            disabled += sum(1 for r in found if r.disabled and not include_disabled)
+            items.extend((r.path, r.rel) for r in found if include_disabled or not r.disabled)
+            continue
+        if path.is_file() and path.suffix == ".spl":
+            items.extend(_spl_items(path, Path()))
+            continue
         if path.is_file():
             items.append((path, Path(path.name)))
             continue
         base = path / "detections" if (path / "detections").is_dir() else path
-        found = [(f, f.relative_to(base)) for f in iter_detection_files(path)]
-        if not found:
-            raise UsageError(f"{path}: no detection files (*.yml) found")
-        items.extend(found)
+        found_files = [(f, f.relative_to(base)) for f in iter_detection_files(path)]
+        for spl in sorted(path.rglob("*.spl")) if not found_files else []:
+            found_files.extend(_spl_items(spl, spl.parent.relative_to(path)))
+        if not found_files:
+            raise UsageError(f"{path}: no detection files (*.yml, *.spl) or Splunk apps found")
+        items.extend(found_files)
+    if disabled:
+        print(
+            f"translate: {disabled} disabled saved search(es) skipped (--include-disabled converts them)",
+            file=sys.stderr,
+        )
+    if not items:
+        raise UsageError("no enabled saved searches found (--include-disabled converts disabled ones)")
     return items
+
+
+def _logsource_arg(text: str | None) -> dict[str, str] | None:
+    """``--logsource product/category[/service]`` (an empty part is left out: ``aws//cloudtrail``)."""
+    if text is None:
+        return None
+    parts = text.split("/")
+    if len(parts) > 3 or not parts[0]:
+        raise UsageError(f"--logsource {text!r}: expected product/category[/service]")
+    keys = ("product", "category", "service")
+    return {k: v for k, v in zip(keys, parts, strict=False) if v}
+
+
+def _spl_items(path: Path, folder: Path) -> list[tuple[Path, Path]]:
+    """The searches of a .spl file, each with its output path (``rules_2.spl`` for the second)."""
+    try:
+        found = apps.spl_refs(path)
+    except TranslatorError as exc:
+        raise UsageError(str(exc)) from None
+    return [(p, folder / (name.replace(" #", "_") + ".spl")) for p, name in found]
 
 
 def content_loader(explicit: Path | None):  # type: ignore[no-untyped-def]
     """Content for each detection: --content, or the root found above the file."""
-    if explicit is not None and not (explicit / "macros").is_dir():
-        raise UsageError(f"{explicit}: not a content root (no macros/ folder)")
+    if explicit is not None and not (
+        (explicit / "macros").is_dir() or (explicit / "macros.conf").is_file() or apps.is_app(explicit)
+    ):
+        raise UsageError(f"{explicit}: not a content root (no macros/ folder, macros.conf or Splunk app)")
     return workflow.content_loader(explicit)
 
 
@@ -230,20 +283,26 @@ def cmd_convert(args: argparse.Namespace) -> int:
         if args.paths:
             raise UsageError("give either PATH or --spl, not both")
         content = content_loader(args.content)(Path.cwd()) if args.content else Content(None)
-        res = convert_query(args.spl, content, opts, data_sources=tuple(args.data_source))
+        res = convert_query(
+            args.spl, content, opts, data_sources=tuple(args.data_source), logsource=_logsource_arg(args.logsource)
+        )
         if not res.loaded:
             raise UsageError(res.reasons[0])
         results = [res]
         if res.rule_yaml:
             print(res.rule_yaml, end="")
-        else:
-            print(f"translate: {res.status}: no Sigma rule", file=sys.stderr)
-        for reason in res.reasons if res.status != "exact" else ():
-            print(f"  - {reason}", file=sys.stderr)
         for name, q in res.queries.items():
             print(f"# {name}\n{q}")
+        # the verdict on stderr, so stdout stays the rule and queries
+        print(f"status: {res.status}" + ("" if res.rule_yaml else " (no Sigma rule)"), file=sys.stderr)
+        for reason in res.reasons:
+            print(f"  - {reason}", file=sys.stderr)
+        for note in res.notes:
+            print(f"  note: {note}", file=sys.stderr)
+        for name, err in res.target_errors.items():
+            print(f"  {name} failed: {err}", file=sys.stderr)
     else:
-        items = collect_inputs(args.paths)
+        items = collect_inputs(args.paths, args.include_disabled)
         if args.content is not None:
             content_loader(args.content)  # a bad --content is a usage error before any work
         results = convert_many(items, args.content, opts, progress=_progress(len(items)), jobs=args.jobs)
@@ -399,7 +458,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
         if not p.exists():
             raise UsageError(f"{p}: no such file or folder")
     _load_logsources(args)
-    items = collect_inputs(args.paths)
+    items = collect_inputs(args.paths, args.include_disabled)
     if args.sigma is not None and not args.sigma.is_dir():
         raise UsageError(f"{args.sigma}: not a folder of Sigma rules")
     generated = None

@@ -26,6 +26,7 @@ from translator.sigma.convert import ERROR, RuleDraft, convert_pipeline
 from translator.sigma.metadata import sigma_metadata
 from translator.sigma.rule import assemble, assemble_correlation, load_rule, rule_name, to_yaml, validate
 from translator.spl import MacroExpander, ast, parse
+from translator.spl.macros import expand_eventtypes
 
 STATUSES = ("exact", "partial", "unsupported", "error")
 
@@ -69,7 +70,27 @@ class DetectionResult:
 
 def expand_and_parse(search: str, content: Content, origin: str) -> ast.Pipeline:
     expansion = MacroExpander(content.macros).expand(search, origin)
-    return parse(expansion.text, origin, expansion.location)
+    pipeline = parse(expansion.text, origin, expansion.location)
+    return expand_eventtypes(pipeline, _eventtype_searches(content)) if content.eventtypes else pipeline
+
+
+def _eventtype_searches(content: Content) -> dict[str, ast.SearchExpr]:
+    """The content's eventtypes, each parsed once (macros expanded); one that does not parse is left out."""
+    cached = content.parsed.get("eventtypes")
+    if cached is None:
+        cached = {}
+        for name, text in content.eventtypes.items():
+            origin = f"eventtype {name}"
+            try:
+                expansion = MacroExpander(content.macros).expand(text, origin)
+                first = parse(expansion.text, origin, expansion.location).commands[0]
+            except TranslatorError as exc:
+                content.problems.append(str(exc))
+                continue
+            if isinstance(first, ast.SearchCommand) and first.expr is not None:
+                cached[name] = first.expr
+        content.parsed["eventtypes"] = cached
+    return cached
 
 
 def build_docs(draft: RuleDraft, meta: dict[str, Any], name: str = "spl_query") -> list[dict[str, Any]]:
@@ -94,6 +115,8 @@ def _draft(
     label: str = "",
     data_sources: tuple[str, ...] = (),
     window: tuple[str, str] | None = None,
+    alert: tuple[str, str] | None = None,
+    logsource: dict[str, str] | None = None,
 ) -> RuleDraft | None:
     """Expand, parse and convert ``search`` into ``res``; None (reason recorded) when it does not parse."""
     try:
@@ -101,7 +124,7 @@ def _draft(
     except TranslatorError as exc:
         res.reasons.append(f"{label}{exc}")
         return None
-    draft = convert_pipeline(pipeline, data_sources, content.lookups, content.data_sources, window)
+    draft = convert_pipeline(pipeline, data_sources, content.lookups, content.data_sources, window, alert, logsource)
     res.status, res.reasons, res.notes = draft.status, list(draft.reasons), list(draft.notes)
     res.fields = list(draft.fields)
     res.family, res.group = search_family(pipeline, draft)
@@ -125,21 +148,37 @@ def convert_detection(det: Detection, content: Content, rel: Path, opts: Convert
     schedule = content.schedule(det)
     span = schedule.window() if schedule is not None else None
     window = (span, f"{schedule.origin}: {schedule.earliest} to {schedule.latest}") if schedule and span else None
-    draft = _draft(res, det.search, content, det.path.name, "search: ", tuple(det.data_sources), window)
+    alert = det.raw.get("alert_condition")
+    draft = _draft(
+        res,
+        det.search,
+        content,
+        det.path.name,
+        "search: ",
+        tuple(det.data_sources),
+        window,
+        tuple(alert) if alert else None,
+    )
     if draft is None or draft.detection is None:
         return res
     meta, meta_notes = sigma_metadata(det)
     res.notes.extend(meta_notes)
-    _finish(res, build_docs(draft, meta, rule_name(det.path.stem)), rel, opts)
+    _finish(res, build_docs(draft, meta, rule_name(rel.stem)), rel, opts)
     return res
 
 
 def convert_query(
-    query: str, content: Content, opts: ConvertOptions, title: str = "SPL query", data_sources: tuple[str, ...] = ()
+    query: str,
+    content: Content,
+    opts: ConvertOptions,
+    title: str = "SPL query",
+    data_sources: tuple[str, ...] = (),
+    logsource: dict[str, str] | None = None,
 ) -> DetectionResult:
-    """A bare SPL query (no ESCU YAML): metadata is only a title; ``data_sources`` play the YAML's part."""
+    """A bare SPL query (no ESCU YAML): metadata is only a title; ``data_sources`` play the YAML's part;
+    ``logsource`` places a search that names no source."""
     res = DetectionResult("<spl>", "", title)
-    draft = _draft(res, query, content, "query", data_sources=data_sources)
+    draft = _draft(res, query, content, "query", data_sources=data_sources, logsource=logsource)
     if draft is None:
         res.loaded = False
     elif draft.detection is not None:

@@ -16,6 +16,8 @@ from typing import Any, ClassVar
 
 import yaml
 
+from translator.content import apps
+from translator.content.conf import merged, read_conf
 from translator.content.schedule import Schedule, deployment_schedules, schedule_for
 from translator.errors import ContentError, Location
 from translator.spl.macros import Macro
@@ -123,6 +125,8 @@ class Content:
     macros: dict[tuple[str, int], Macro] = field(default_factory=dict)
     data_sources: dict[str, DataSource] = field(default_factory=dict)  # by name
     lookups: dict[str, Lookup] = field(default_factory=dict)
+    eventtypes: dict[str, str] = field(default_factory=dict)  # an app's eventtypes.conf: name -> search
+    parsed: dict[str, Any] = field(default_factory=dict, repr=False)  # what readers parse once (eventtypes)
     schedules: dict[str, Schedule] = field(default_factory=dict)  # per detection type (lower case)
     problems: list[str] = field(default_factory=list)  # unreadable macro files etc.
 
@@ -157,6 +161,14 @@ def read_yaml(path: Path) -> Any:
 
 
 def load_detection(path: Path) -> Detection:
+    """A detection from ESCU YAML, a saved search of an app (``savedsearches.conf#stanza``) or a
+    search of a .spl file (the file, or ``file.spl#N``)."""
+    located = apps.split_ref(path)
+    if located is not None and located[0].suffix == ".conf":
+        name, ident, search, raw = apps.load_saved_search(path)
+        return Detection(path=path, name=name, id=ident, search=search, raw=raw)
+    if located is not None or path.suffix == ".spl":
+        return _spl_detection(path, located)
     data = read_yaml(path)
     if not isinstance(data, dict):
         raise ContentError(f"{path}: not a detection (expected a YAML mapping at the top)")
@@ -169,13 +181,31 @@ def load_detection(path: Path) -> Detection:
     return Detection(path=path, name=name.strip(), id=str(data.get("id", "")), search=search, raw=data)
 
 
+def _spl_detection(path: Path, located: tuple[Path, str] | None) -> Detection:
+    container, key = located if located is not None else (path, "1")
+    searches = apps.spl_searches(container)
+    if not key.isdigit() or not 1 <= int(key) <= len(searches):
+        raise ContentError(f"{container}: no search #{key} (it holds {len(searches)})")
+    search = searches[int(key) - 1]
+    if not search:
+        raise ContentError(f"{container}: search #{key} is empty")
+    name = container.stem if located is None else f"{container.stem} #{key}"
+    return Detection(path=path, name=name, id="", search=search, raw={"name": name, "search": search})
+
+
 def find_content_root(path: Path) -> Path | None:
-    """The nearest folder at or above ``path`` that holds ``macros/``."""
-    here = path.resolve()
-    if here.is_file():
+    """The content a detection reads: its app (for a saved search), else the nearest folder at or
+    above it that holds ``macros/`` (ESCU) or ``macros.conf`` (conf files beside plain searches)."""
+    located = apps.split_ref(path)
+    container = located[0] if located is not None else path
+    app = apps.app_of(container) if container.suffix == ".conf" else None
+    if app is not None:
+        return app.resolve()
+    here = container.resolve()
+    if here.is_file() or located is not None:
         here = here.parent
     for candidate in (here, *here.parents):
-        if (candidate / "macros").is_dir():
+        if (candidate / "macros").is_dir() or (candidate / "macros.conf").is_file() or apps.is_app(candidate):
             return candidate
     return None
 
@@ -184,6 +214,8 @@ def load_content(root: Path | None) -> Content:
     content = Content(root)
     if root is None:
         return content
+    if apps.is_app(root) or (root / "macros.conf").is_file():
+        return _app_content(root)
     for path in sorted((root / "macros").glob("*.yml")):
         try:
             data = read_yaml(path)
@@ -221,6 +253,44 @@ def load_content(root: Path | None) -> Content:
             if lookup is not None:
                 content.lookups[lookup.name] = lookup
     return content
+
+
+def _app_content(root: Path) -> Content:
+    """An app's content (or a folder of conf files): its macros, lookups and eventtypes first, then
+    those of the apps beside it in ASCII order of name (Splunk shares them across apps)."""
+    content = Content(root)
+    siblings = [a for a in apps.apps_under(root.parent) if a.resolve() != root.resolve()] if apps.is_app(root) else []
+    for app in [root, *siblings]:
+        try:
+            macros, problems = apps.app_macros(app) if apps.is_app(app) else _folder_macros(app)
+            content.problems.extend(problems)
+            for key, macro in macros.items():
+                content.macros.setdefault(key, macro)
+            specs = apps.app_lookup_specs(app) if apps.is_app(app) else []
+            for name, csv_path, settings in specs:
+                content.lookups.setdefault(name, _lookup_from_settings(name, csv_path, settings))
+            for name, search in (apps.app_eventtypes(app) if apps.is_app(app) else {}).items():
+                content.eventtypes.setdefault(name, search)
+        except ContentError as exc:
+            content.problems.append(str(exc))
+    return content
+
+
+def _folder_macros(folder: Path) -> tuple[dict[tuple[str, int], Macro], list[str]]:
+    """A plain folder with a macros.conf (beside .spl files or a savedsearches.conf)."""
+    return apps.macros_from(merged([read_conf(folder / "macros.conf")]))
+
+
+def _lookup_from_settings(name: str, csv_path: Path, settings: dict[str, str]) -> Lookup:
+    """A transforms.conf lookup stanza, read as the lookup YAML is."""
+    default = settings.get("default_match")
+    return Lookup(
+        name,
+        csv_path,
+        frozenset(_WILDCARD.findall(settings.get("match_type", ""))),
+        _flag(settings.get("case_sensitive_match"), default=True),
+        _scalar(default) if default is not None and _count(settings.get("min_matches")) >= 1 else None,
+    )
 
 
 _WILDCARD = re.compile(r"WILDCARD\(\s*([^)\s]+)\s*\)", re.IGNORECASE)

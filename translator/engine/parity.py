@@ -56,6 +56,7 @@ class ParityResult:
     reasons: list[str] = field(default_factory=list)
     explain: dict[str, dict[str, Any]] = field(default_factory=dict)  # event ref -> deciding field values
     data_sources: tuple[str, ...] = field(default=(), repr=False)  # the detection's (pick data-model feeds)
+    alert: tuple[str, str] | None = field(default=None, repr=False)  # a saved search's alert condition
     # per target whose emitted query runs locally: {"status", "matches", "only_query", "only_sigma", "reason"}
     targets: dict[str, dict[str, Any]] = field(default_factory=dict)
     generated: list[str] = field(default_factory=list)  # refs of events made for this detection (positive first)
@@ -242,6 +243,8 @@ def _prepare(
         res.reasons.append(str(exc))
         return res, None, content, None, []
     res.id, res.name, res.data_sources = det.id, det.name, tuple(det.data_sources)
+    alert = det.raw.get("alert_condition")
+    res.alert = (str(alert[0]), str(alert[1])) if alert else None
     try:
         pipeline = expand_and_parse(det.search, content, path.name)
     except TranslatorError as exc:
@@ -293,6 +296,8 @@ def _compare(
     except Exception as exc:  # a bug must not cost the rest of the run; the report names it
         res.fail(internal_error("the SPL executor", exc))
         return
+    if res.alert is not None and not _alert_fires(len(rows), *res.alert):
+        rows = []  # the saved search's alert condition: too few results, no alert
     original = set().union(*(r.refs for r in rows)) if rows else set()
     sigma = set(final.matches)
     res.original_matches, res.sigma_matches = len(original), len(sigma)
@@ -320,6 +325,11 @@ def _compare(
                 "Channel": fields.get("Channel"),
                 "EventID": fields.get("EventID"),
             }
+
+
+def _alert_fires(results: int, op: str, quantity: str) -> bool:
+    n = int(quantity)
+    return {">": results > n, ">=": results >= n, "<": results < n, "=": results == n, "!=": results != n}.get(op, True)
 
 
 def _base_doc(converted: DetectionResult | None, rule_results: list[RuleResult]) -> list[dict[str, Any]]:

@@ -33,7 +33,7 @@ from translator.sigma.detection import (
     make_or,
 )
 from translator.sigma.lineage import FieldScope, aggregate_outputs
-from translator.sigma.stages import StageResult, StageWalker
+from translator.sigma.stages import DEFAULT_TIMESPAN, StageResult, StageWalker
 from translator.sigma.where import Target
 from translator.spl import ast
 
@@ -68,6 +68,8 @@ def convert_pipeline(
     lookups: Mapping[str, Lookup] | None = None,
     described: Mapping[str, DataSource] | None = None,
     window: tuple[str, str] | None = None,
+    alert: tuple[str, str] | None = None,
+    logsource: dict[str, str] | None = None,
 ) -> RuleDraft:
     """Convert one parsed search.
 
@@ -75,9 +77,11 @@ def convert_pipeline(
     lookups) let conditions on a lookup's output be folded in as conditions on its inputs; ``described``
     (the content's data source files by name) say where each data source's events come from; ``window``
     (timespan, where it comes from) is the schedule's dispatch window, the timespan of a threshold over
-    the whole search.
+    the whole search; ``alert`` a saved search's alert condition on its number of results; ``logsource``
+    the Sigma logsource of a search that names no source (the user's word for where its events are).
     """
-    draft = _convert(pipeline, tuple(data_sources), Context(lookups or {}, described or {}, window))
+    context = Context(lookups or {}, described or {}, window, alert, logsource)
+    draft = _convert(pipeline, tuple(data_sources), context)
     for token in ast.tokens(pipeline):
         draft.notes.append(
             f"{token} is a Splunk token (dashboards and alert actions fill it in); the search runs it as "
@@ -93,6 +97,8 @@ class Context:
     lookups: Mapping[str, Lookup]
     described: Mapping[str, DataSource]
     window: tuple[str, str] | None = None
+    alert: tuple[str, str] | None = None  # a saved search's alert condition: (relation, number of results)
+    logsource: dict[str, str] | None = None  # the user's logsource for a search that names no source
 
 
 def _convert(pipeline: ast.Pipeline, data_sources: tuple[str, ...], context: Context) -> RuleDraft:
@@ -115,6 +121,9 @@ def _convert_raw(
     context: Context,
 ) -> RuleDraft:
     inferred = ls.infer(base, data_sources, context.described)
+    if not inferred.logsource and context.logsource:
+        inferred.logsource = dict(context.logsource)
+        inferred.notes.append(f"logsource {_logsource_text(context.logsource)} as given (the search names no source)")
     draft = RuleDraft(EXACT, list(inferred.reasons), list(inferred.notes), inferred.logsource)
     if not inferred.logsource:
         draft.status = UNSUPPORTED
@@ -153,6 +162,7 @@ def _convert_raw(
         present=frozenset(required_fields(node)),
     )
     staged = _apply_stages(walker, rest, draft)
+    _alert_condition(draft, walker.aggregated, context)
     node = core = make_and([node, staged.node])
     required, by_fields = staged.required, staged.by_fields
     if by_fields:
@@ -231,6 +241,7 @@ def _convert_tstats(
     if fill is not None:
         scope.fills = {b: fill for b in cmd.by}
     node = core = make_and([node, _apply_stages(walker, rest, draft).node])
+    _alert_condition(draft, True, context)
     fills = any(o.key.lower() == "fillnull_value" for o in cmd.options)
     for f in cmd.by:
         name = ctx.field_name(f)
@@ -257,6 +268,36 @@ def _apply_stages(walker: StageWalker, rest: tuple[ast.Command, ...], draft: Rul
     if result.unsupported:
         draft.status = UNSUPPORTED
     return result
+
+
+_ALERT_OPS = {">": "gt", ">=": "gte"}
+
+
+def _alert_condition(draft: RuleDraft, aggregated: bool, context: Context) -> None:
+    """A saved search's alert condition (``counttype = number of events``, ``relation``, ``quantity``):
+    over a search whose results are its events, an event_count correlation over the dispatch window."""
+    if context.alert is None:
+        return
+    op, quantity = context.alert
+    said = f"the alert fires when the search returns {op} {quantity} results"
+    if op == ">" and int(quantity) == 0:
+        draft.notes.append(f"{said}: on any result, as the rule does")
+        return
+    if op not in _ALERT_OPS:
+        draft.status = UNSUPPORTED
+        draft.reasons.append(f"{said}; a rule fires on the events it matches, never on their absence")
+        return
+    if aggregated or draft.correlation is not None:
+        draft.reasons.append(f"{said}, and its results are groups, not events: not carried over, the rule is broader")
+        return
+    if context.window is not None:
+        timespan = context.window[0]
+        draft.notes.append(f"{said}: an event_count correlation over the dispatch window, {context.window[1]}")
+    else:
+        timespan = DEFAULT_TIMESPAN
+        draft.reasons.append(f"{said}; no schedule states the window: the correlation's {timespan} is a guess")
+    draft.correlation = {"type": "event_count", "group-by": [], "timespan": timespan,
+                         "condition": {_ALERT_OPS[op]: int(quantity)}}  # fmt: skip
 
 
 def _logsource_text(logsource: dict[str, str]) -> str:

@@ -81,7 +81,11 @@ def sigma_metadata(det: Detection) -> tuple[dict[str, Any], list[str]]:
     try:
         meta["id"] = str(uuid.UUID(det.id))
     except ValueError:
-        notes.append(f"id {det.id!r} is not a UUID; the Sigma rule has no id")
+        if det.id:  # a saved search's app/stanza: the same UUID on every run
+            meta["id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"splunk-search:{det.id}"))
+            notes.append(f"id {meta['id']} derived from {det.id!r} (not a UUID)")
+        else:
+            notes.append("the detection has no id; the Sigma rule has none")
     status = load_table("metadata")["status"].get(det.status)
     if status:
         meta["status"] = status

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from translator.errors import Location, MacroError, line_col
+from translator.spl import ast
 
 MAX_DEPTH = 30
 _ARG_REF = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)\$")
@@ -221,3 +222,34 @@ def substitute(macro: Macro, args: tuple[str, ...]) -> str:
 
 def _unquote(v: str) -> str:
     return v[1:-1] if len(v) >= 2 and v[0] == v[-1] == '"' else v
+
+
+def expand_eventtypes(pipeline: ast.Pipeline, searches: Mapping[str, ast.SearchExpr]) -> ast.Pipeline:
+    """``eventtype=NAME`` terms replaced by NAME's own search (an app's eventtypes.conf), as Splunk
+    matches them: an event is of the eventtype when its search selects it. Names not given stay."""
+    if not searches:
+        return pipeline
+
+    def rewrite(expr: ast.SearchExpr, seen: frozenset[str]) -> ast.SearchExpr:
+        if isinstance(expr, ast.Compare) and expr.field == "eventtype" and expr.op == "=":
+            name = expr.value.text
+            return rewrite(searches[name], seen | {name}) if name in searches and name not in seen else expr
+        if isinstance(expr, ast.InList) and expr.field == "eventtype" and any(v.text in searches for v in expr.values):
+            return rewrite(ast.Or(tuple(ast.Compare("eventtype", "=", v) for v in expr.values)), seen)
+        if isinstance(expr, ast.And | ast.Or):
+            parts: list[ast.SearchExpr] = []
+            for x in expr.operands:
+                done = rewrite(x, seen)
+                parts.extend(done.operands if isinstance(done, type(expr)) else (done,))  # flat, as the parser makes it
+            return type(expr)(tuple(parts))
+        if isinstance(expr, ast.Not):
+            return ast.Not(rewrite(expr.operand, seen))
+        return expr
+
+    commands = tuple(
+        ast.SearchCommand(rewrite(c.expr, frozenset()), c.explicit)
+        if isinstance(c, ast.SearchCommand) and c.expr is not None
+        else c
+        for c in pipeline.commands
+    )
+    return ast.Pipeline(commands)
