@@ -251,3 +251,27 @@ def test_the_corpus_as_an_app_converts_as_its_yaml_does(corpus: Path, tmp_path: 
 def _body(part: object) -> object:
     """A rule part without the base rule's name (a correlation names it after the file)."""
     return {k: v for k, v in part.items() if k != "rules"} if isinstance(part, dict) else part
+
+
+def test_broken_pieces_fail_their_search_only(tmp_path: Path) -> None:
+    """A malformed line inside a stanza, a lookup whose CSV is missing, a macro called with the wrong
+    number of arguments: that saved search is an error naming the place; the others convert."""
+    app = tmp_path / "BrokenApp"
+    write(
+        app / "default" / "savedsearches.conf",
+        "[Fine]\nsearch = sourcetype=aws:cloudtrail eventName=StopLogging\n\n"
+        "[Mangled]\nsearch = sourcetype=aws:cloudtrail\n  this line lost its backslash\n\n"
+        "[No table]\nsearch = sourcetype=stream:dns | lookup gone domain AS query OUTPUT bad | search bad=1\n\n"
+        "[Wrong args]\nsearch = `two(a)` x=1\n",
+    )
+    write(app / "default" / "transforms.conf", "[gone]\nfilename = gone.csv\n")
+    write(app / "default" / "macros.conf", "[two(2)]\nargs = a, b\ndefinition = sourcetype=$a$ $b$\n")
+    refs = saved_searches(app)
+    results = {
+        split_ref(Path(r.file))[1]: r
+        for r in convert_many([(x.path, x.rel) for x in refs], None, ConvertOptions(write=False))
+    }  # type: ignore[index]
+    assert results["Fine"].status == "exact"
+    assert results["Mangled"].status == "error" and "line 6" in results["Mangled"].reasons[0]
+    assert results["No table"].status == "error" and "gone.csv is missing" in results["No table"].reasons[0]
+    assert results["Wrong args"].status == "error" and "two" in results["Wrong args"].reasons[0]

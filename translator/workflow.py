@@ -124,7 +124,13 @@ def _draft(
     except TranslatorError as exc:
         res.reasons.append(f"{label}{exc}")
         return None
-    draft = convert_pipeline(pipeline, data_sources, content.lookups, content.data_sources, window, alert, logsource)
+    try:
+        draft = convert_pipeline(
+            pipeline, data_sources, content.lookups, content.data_sources, window, alert, logsource
+        )
+    except TranslatorError as exc:  # content the search needs is broken (a lookup's CSV is missing)
+        res.reasons.append(f"{label}{exc}")
+        return None
     res.status, res.reasons, res.notes = draft.status, list(draft.reasons), list(draft.notes)
     res.fields = list(draft.fields)
     res.family, res.group = search_family(pipeline, draft)

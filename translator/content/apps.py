@@ -131,6 +131,8 @@ def load_saved_search(path: Path) -> tuple[str, str, str, dict[str, Any]]:
     stanza = conf.stanzas.get(name)
     if stanza is None:
         raise ContentError(f"{anchor}: no stanza [{name}]")
+    if stanza.problems:  # a malformed line may have been part of its search
+        raise ContentError(f"saved search [{name}]: {stanza.problems[0]}")
     search = stanza.get("search")
     if not search.strip():
         raise ContentError(f"saved search [{name}] has no search", stanza.where())

@@ -28,6 +28,7 @@ class Stanza:
     line: int
     values: dict[str, str] = field(default_factory=dict)
     lines: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # lines in it that are not `key = value`
 
     def get(self, key: str, default: str = "") -> str:
         return self.values.get(key, default)
@@ -68,7 +69,9 @@ def parse_conf(text: str, path: str = "") -> ConfFile:
             continue
         key, eq, value = raw.partition("=")
         if not eq or not key.strip():
-            out.problems.append(f"{path}: line {number}: not a stanza, a `key = value` or a comment: {line[:60]!r}")
+            problem = f"{path}: line {number}: not a stanza, a `key = value` or a comment: {line[:60]!r}"
+            out.problems.append(problem)
+            current.problems.append(problem)
             continue
         parts = [value]
         while parts[-1].rstrip().endswith("\\") and i < len(lines):  # a continued value: keep the line break
@@ -106,6 +109,7 @@ def merged(layers: Iterable[ConfFile]) -> ConfFile:
                 mine.path = stanza.path
             mine.values.update(stanza.values)
             mine.lines.update(stanza.lines)
+            mine.problems.extend(stanza.problems)
     defaults = out.stanzas.get("default")
     if defaults is not None:
         for name, stanza in out.stanzas.items():

@@ -127,6 +127,9 @@ class StageWalker:
             elif isinstance(cmd, ast.RegexCommand):
                 self._fold_regex(cmd)
             elif isinstance(cmd, ast.LookupCommand):
+                lookup = self.lookups.get(cmd.table)
+                if lookup is not None and not lookup.path.is_file():
+                    raise ContentError(f"lookup {cmd.table}: its table {lookup.path} is missing")
                 pending = self._lookup_inputs(cmd)
             elif name in stages["unsupported"]:
                 res.unsupported = True
