@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
-from translator.content.conf import ConfFile, Stanza, merged, read_conf
+from translator.content.conf import ConfFile, Stanza, merged, read_conf, read_text
 from translator.errors import ContentError
 from translator.spl.macros import Macro
 
@@ -243,14 +243,8 @@ def app_eventtypes(app: Path) -> dict[str, str]:
 
 def spl_searches(path: Path) -> list[str]:
     """The searches of a .spl file: the whole file, or its parts between lines holding only ``---``."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ContentError(f"{path}: not valid UTF-8 (byte offset {exc.start})") from None
-    except OSError as exc:
-        raise ContentError(f"{path}: cannot read ({exc.strerror})") from None
     parts, current = [], []
-    for line in text.splitlines():
+    for line in read_text(path).splitlines():
         if line.strip() == SPL_SEPARATOR:
             parts.append("\n".join(current))
             current = []

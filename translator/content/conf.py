@@ -85,14 +85,18 @@ def parse_conf(text: str, path: str = "") -> ConfFile:
     return out
 
 
-def read_conf(path: Path) -> ConfFile:
+def read_text(path: Path) -> str:
+    """A text file of content (a byte-order mark dropped); ContentError naming it when unreadable."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ContentError(f"{path}: not valid UTF-8 (byte offset {exc.start})") from None
     except OSError as exc:
         raise ContentError(f"{path}: cannot read ({exc.strerror})") from None
-    return parse_conf(text, str(path))
+
+
+def read_conf(path: Path) -> ConfFile:
+    return parse_conf(read_text(path), str(path))
 
 
 def merged(layers: Iterable[ConfFile]) -> ConfFile:

@@ -288,22 +288,24 @@ def _null_test(cond: ast.Expr) -> tuple[ast.Expr, bool] | None:
     return None
 
 
-def _all(parts: list[Presence | None]) -> Presence | None:
+def _combine(kind: str, parts: list[Presence | None]) -> Presence | None:
+    """``all`` or ``any`` of presence conditions: one that decides alone (False for all, True for any)
+    wins, an unknown one makes the whole unknown, the neutral ones drop out."""
+    decisive = kind == "any"
+    if any(p is decisive for p in parts):
+        return decisive
     if any(p is None for p in parts):
         return None
-    if any(p is False for p in parts):
-        return False
-    kept = list(dict.fromkeys(p for p in parts if p is not True))  # type: ignore[misc]
-    return True if not kept else kept[0] if len(kept) == 1 else ("all", tuple(kept))
+    kept = list(dict.fromkeys(p for p in parts if p is not (not decisive)))  # type: ignore[misc]
+    return (not decisive) if not kept else kept[0] if len(kept) == 1 else (kind, tuple(kept))
+
+
+def _all(parts: list[Presence | None]) -> Presence | None:
+    return _combine("all", parts)
 
 
 def _any(parts: list[Presence | None]) -> Presence | None:
-    if any(p is True for p in parts):
-        return True
-    if any(p is None for p in parts):
-        return None
-    kept = list(dict.fromkeys(p for p in parts if p is not False))  # type: ignore[misc]
-    return False if not kept else kept[0] if len(kept) == 1 else ("any", tuple(kept))
+    return _combine("any", parts)
 
 
 def _same_branches(parts: list[Presence | None]) -> Presence | None:
