@@ -296,3 +296,24 @@ def test_tokens_are_literals_and_listed() -> None:
     assert isinstance(where.expr.right, ast.Str)  # consumers read it as the literal text
     assert ast.tokens(tree) == ["$result.user$", "$result.dest$", "$dest$"]
     assert ast.Value("$x$").token == "x" and ast.Value("a$x$").token is None
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "a=1 " + "(" * 300 + "b=2" + ")" * 300,
+        "a | where " + "(" * 300 + "b=2" + ")" * 300,
+        "a | eval x=" + "lower(" * 300 + "b" + ")" * 300,
+        "a " + "NOT " * 300 + "b=1",
+        "a | eval y=" + "- " * 300 + "1",
+    ],
+)
+def test_deep_nesting_is_an_error_with_its_place_not_a_stack_overflow(query: str) -> None:
+    with pytest.raises(SPLSyntaxError, match="nested deeper than 50") as info:
+        parse(query)
+    assert info.value.location is not None and info.value.location.column > 1
+
+
+def test_nesting_within_the_limit_parses() -> None:
+    tree = parse("a | where " + "(" * 49 + "b=2" + ")" * 49)
+    assert isinstance(tree.commands[1], ast.WhereCommand)

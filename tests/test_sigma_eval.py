@@ -310,3 +310,25 @@ def test_user_logsource_table_overrides_the_built_in_one(tmp_path: Path, capsys:
     bad = tmp_path / "bad.yml"
     bad.write_text("channels: {}\n")
     assert main(["eval", str(rule_file), "--events", str(events), "--logsources", str(bad)]) == 2
+
+
+def test_a_rule_whose_pattern_backtracks_for_ever_is_reported_and_the_scan_goes_on(tmp_path: Path) -> None:
+    import time
+
+    rules = tmp_path / "r.yml"
+    rules.write_text(
+        "title: Slow\nlogsource: {product: aws, service: cloudtrail}\n"
+        "detection: {sel: {eventName|re: '(a|aa)+$'}, condition: sel}\n---\n"
+        "title: Fine\nlogsource: {product: aws, service: cloudtrail}\n"
+        "detection: {sel: {eventName: bbb}, condition: sel}\n",
+        encoding="utf-8",
+    )
+    events = tmp_path / "e.jsonl"
+    lines = [json.dumps({"sourcetype": "aws:cloudtrail", "eventName": "a" * 60 + "!"})] * 20
+    events.write_text("\n".join([*lines, json.dumps({"sourcetype": "aws:cloudtrail", "eventName": "bbb"})]) + "\n")
+    start = time.monotonic()
+    run = evaluate([rules], [events])
+    assert time.monotonic() - start < 5  # the slow rule stops at its first event, not at every one
+    slow, fine = run.rules
+    assert slow.error is not None and "ran longer than" in slow.error and slow.matches == []
+    assert fine.error is None and [Path(m).name for m in fine.matches] == ["e.jsonl#21"]

@@ -66,3 +66,13 @@ def test_unmodelled_things_are_not_evaluable() -> None:
     for query in ("cmd.exe", "Image=* | join User [search User=*]", 'Image=* | eval x=searchmatch("a")'):
         with pytest.raises(NotEvaluable):
             refs(query)
+
+
+def test_a_pattern_that_backtracks_for_ever_is_not_evaluable_in_bounded_time() -> None:
+    import time
+
+    events = EventSet.of([("e#1", {"x": "a" * 60 + "!"})])
+    start = time.monotonic()
+    with pytest.raises(NotEvaluable, match="ran longer than"):
+        run(parse('x=* | where match(x, "(a|aa)+$")', "t"), events, Content(None))
+    assert time.monotonic() - start < 5

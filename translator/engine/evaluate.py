@@ -26,6 +26,7 @@ from sigma.rule import SigmaRule
 from translator.engine.correlate import Correlator
 from translator.engine.dispatch import Dispatch
 from translator.engine.logsources import Flat, Selector, current_overrides, selector_for, set_overrides
+from translator.engine.regexes import RegexTimeout
 from translator.engine.sigma_eval import CompiledRule, NotEvaluable, compile_rule
 from translator.errors import internal_error
 from translator.events import Event, Problem
@@ -172,8 +173,13 @@ class Scanner:
                 continue
             part.events += 1
             for index, compiled, view in self.dispatch.candidates(item.fields):
+                if index in part.failures:
+                    continue  # stopped on an earlier event: not run again
                 try:
                     matched = compiled.matches(view)
+                except RegexTimeout as exc:  # the rule's own pattern: the rule is not evaluated, the scan goes on
+                    part.failures[index] = f"{item.ref}: {exc}"
+                    continue
                 except Exception as exc:  # one rule failing on one event must not stop the scan
                     part.failures.setdefault(index, internal_error(f"the Sigma evaluator on {item.ref}", exc))
                     continue

@@ -49,6 +49,8 @@ from sigma.types import (
     SpecialChars,
 )
 
+from translator.engine.regexes import compile_safe
+
 Flat = dict[str, Any]
 Predicate = Callable[[Flat], bool]
 
@@ -337,9 +339,9 @@ def value_matcher(value: Any) -> Callable[[Any], bool]:
         for flag in value.flags:
             flags |= _RE_FLAGS[flag]
         try:
-            compiled = re.compile(_search_pattern(str(value.regexp)), flags)
-        except re.error as exc:
-            raise NotEvaluable(f"regular expression {str(value.regexp)!r}: {exc}") from exc
+            compiled = compile_safe(_search_pattern(str(value.regexp)), flags)
+        except ValueError as exc:
+            raise NotEvaluable(str(exc)) from exc
         return lambda v: compiled.search(_text(v)) is not None
     if isinstance(value, SigmaCIDRExpression):
         network = value.network

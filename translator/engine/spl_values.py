@@ -13,6 +13,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from translator.engine.regexes import SafeRegex, compile_safe
 from translator.sigma.detection import CIDR, splunk_match
 
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -101,14 +102,15 @@ def eval_compare(left: Any, op: str, right: Any) -> bool | None:
 
 
 @lru_cache(maxsize=4096)
-def pcre(pattern: str) -> re.Pattern[str]:
-    """A PCRE pattern as Python's ``re`` reads it: ``(?<n>`` is ``(?P<n>``, ``\\x{202E}`` is ``\\u202e``.
+def pcre(pattern: str) -> SafeRegex:
+    """A PCRE pattern as Python's ``re`` syntax reads it: ``(?<n>`` is ``(?P<n>``, ``\\x{202E}`` is
+    ``\\u202e``; compiled so that no match can hang (see :mod:`translator.engine.regexes`).
 
-    Raises ValueError for what ``re`` cannot read.
+    Raises ValueError for what cannot be read.
     """
     python = re.sub(r"\(\?<([A-Za-z_][A-Za-z0-9_]*)>", r"(?P<\1>", pattern)
     python = re.sub(r"\\x\{([0-9A-Fa-f]{1,8})\}", lambda m: f"\\U{int(m.group(1), 16):08x}", python)
     try:
-        return re.compile(python)
-    except re.error as exc:
-        raise ValueError(f"regular expression {pattern!r}: {exc}") from None
+        return compile_safe(python)
+    except ValueError:
+        raise ValueError(f"regular expression {pattern!r} is not valid") from None

@@ -23,6 +23,7 @@ from translator.spl.tokens import Kind, Lexer, Mode, Token
 _T = TypeVar("_T")
 _COMMAND_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 STATS_LIKE = ("stats", "eventstats", "streamstats", "timechart")
+MAX_DEPTH = 50  # nesting a query may use (real searches stay far below); deeper is an error, not a stack overflow
 _TABLE = load_table("commands")
 _OPTIONS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in _TABLE["command_options"].items()}
 _ARGS_COMMANDS: dict[str, dict] = _TABLE["args_commands"]
@@ -32,6 +33,7 @@ _COMPARE_OPS = ("=", "!=", "<", ">", "<=", ">=", "==")
 class Parser:
     def __init__(self, text: str, origin: str = "", locate: Callable[[int], Location] | None = None) -> None:
         self.lx = Lexer(text, origin, locate)
+        self.depth = 0  # parentheses and subsearches open around the current position
         # the lexer's methods directly: these two run once per token or more
         self.peek: Callable[..., Token] = self.lx.peek
         self.next: Callable[..., Token] = self.lx.next
@@ -135,8 +137,17 @@ class Parser:
             self.next()
             if self._search_operand_ends(stop):
                 raise self.error("dangling NOT: nothing follows it", tok)
-            return ast.Not(self.search_not(stop))
+            self.nest(tok)
+            inner = self.search_not(stop)
+            self.depth -= 1
+            return ast.Not(inner)
         return self.search_primary(stop)
+
+    def nest(self, tok: Token) -> None:
+        """Enter a parenthesis or subsearch: past MAX_DEPTH, an error at it instead of a stack overflow."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"nested deeper than {MAX_DEPTH} parentheses or subsearches", tok)
 
     def search_primary(self, stop: tuple[str, ...]) -> ast.SearchExpr:
         tok = self.peek()
@@ -144,14 +155,18 @@ class Parser:
             self.next()
             if self.peek().kind is Kind.RPAREN:
                 raise self.error("empty parentheses", tok)
+            self.nest(tok)
             inner = self.search_expr(stop=())
+            self.depth -= 1
             close = self.next()
             if close.kind is not Kind.RPAREN:
                 raise self.error("unbalanced '(': no matching ')'", tok)
             return inner
         if tok.kind is Kind.LBRACKET:
             self.next()
+            self.nest(tok)
             inner_pipeline = self.pipeline()
+            self.depth -= 1
             close = self.next()
             if close.kind is not Kind.RBRACKET:
                 raise self.error("unbalanced '[': no matching ']'", tok)
@@ -225,7 +240,10 @@ class Parser:
         tok = self.peek(Mode.EXPR)
         if tok.is_word("not") or (tok.kind is Kind.OP and tok.value == "!"):
             self.next(Mode.EXPR)
-            return ast.Unary("not", self.expr_not())
+            self.nest(tok)
+            inner = self.expr_not()
+            self.depth -= 1
+            return ast.Unary("not", inner)
         return self.expr_compare()
 
     def expr_compare(self) -> ast.Expr:
@@ -266,7 +284,10 @@ class Parser:
         tok = self.peek(Mode.EXPR)
         if tok.kind is Kind.OP and tok.value == "-":
             self.next(Mode.EXPR)
-            return ast.Unary("-", self.expr_unary())
+            self.nest(tok)
+            inner = self.expr_unary()
+            self.depth -= 1
+            return ast.Unary("-", inner)
         return self.expr_primary()
 
     def expr_primary(self) -> ast.Expr:
@@ -280,7 +301,9 @@ class Parser:
         if tok.kind is Kind.FIELDQ:
             return ast.Field(tok.value, quoted=True)
         if tok.kind is Kind.LPAREN:
+            self.nest(tok)
             inner = self.expr()
+            self.depth -= 1
             if self.next(Mode.EXPR).kind is not Kind.RPAREN:
                 raise self.error("unbalanced '(': no matching ')'", tok)
             return inner
@@ -303,6 +326,13 @@ class Parser:
         if self.peek(Mode.EXPR).kind is Kind.RPAREN:
             self.next(Mode.EXPR)
             return ()
+        self.nest(open_tok)
+        try:
+            return self._args(open_tok, args)
+        finally:
+            self.depth -= 1
+
+    def _args(self, open_tok: Token, args: list[ast.Expr]) -> tuple[ast.Expr, ...]:
         while True:
             args.append(self.expr())
             tok = self.next(Mode.EXPR)
