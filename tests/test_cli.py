@@ -168,3 +168,20 @@ def test_spl_data_source_picks_the_platform_and_unsupported_says_why(capsys: pyt
     assert main(["convert", "--spl", query, "--data-source", "Sysmon EventID 1"]) == 0
     out = capsys.readouterr().out
     assert "category: process_creation" in out and "Image|endswith: \\cmd.exe" in out
+
+
+def test_written_files_follow_the_umask(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from translator.emit.writer import write_atomic
+
+    old = os.umask(0o022)
+    try:
+        write_atomic(tmp_path / "a" / "rule.yml", "x: 1\n")
+        os.umask(0o077)
+        write_atomic(tmp_path / "a" / "private.yml", "x: 1\n")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a" / "rule.yml").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "a" / "private.yml").stat().st_mode) == 0o600

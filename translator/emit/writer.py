@@ -16,6 +16,13 @@ from pathlib import Path
 _HELD = {signal.SIGINT, signal.SIGTERM}
 
 
+def _file_mode() -> int:
+    """The mode a new file gets under the process's umask (0644 under 022), as ``open`` would give it."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     held = threading.current_thread() is threading.main_thread()
@@ -24,6 +31,7 @@ def write_atomic(path: Path, text: str) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
+            os.fchmod(fd, _file_mode())  # mkstemp makes it private (0600); an output is an ordinary file
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
                 fh.write(text)
             os.replace(tmp, path)
