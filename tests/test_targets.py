@@ -66,11 +66,11 @@ def test_every_target_on_the_reference_rule(tmp_path: Path) -> None:
         assert det["target_errors"][name]  # the backend's own reason
 
 
-def test_blocked_format_is_a_clear_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code = main([str(REFERENCE_EXAMPLE), "--to", "lucene", "--format", "siem_rule", "--rules-out", str(tmp_path)])
+def test_unknown_format_is_a_clear_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code = main([str(REFERENCE_EXAMPLE), "--to", "lucene", "--format", "siem_rulez", "--rules-out", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2
-    assert "siem_rule" in err and "ATT&CK" in err
+    assert "siem_rulez" in err and "siem_rule_ndjson" in err  # the formats it has
 
 
 def test_exists_becomes_wildcard_for_backends_without_exists() -> None:
@@ -218,3 +218,40 @@ def test_an_interrupted_batch_leaves_only_complete_files(tmp_path: Path, sig: si
     assert 20 <= len(written) < 401  # interrupted part-way
     for p in written:
         load_rule(list(yaml.safe_load_all(p.read_text(encoding="utf-8"))))  # each one whole
+
+
+# Kibana's detection rule schema (create/import API): keys every rule needs, and per rule type the
+# query language it takes.
+KIBANA_REQUIRED = {"name": str, "description": str, "risk_score": int, "severity": str, "type": str, "rule_id": str}
+KIBANA_LANGUAGES = {"query": {"kuery", "lucene"}, "eql": {"eql"}, "esql": {"esql"}}
+
+
+@pytest.mark.parametrize("target", ["lucene", "esql", "eql"])
+def test_elastic_rule_ndjson_imports_offline(target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise OSError("network access while building a rule")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    out = tmp_path / "o"
+    args = ["convert", str(REFERENCE_EXAMPLE), "--to", target, "--format", "siem_rule_ndjson", "--out", str(out)]
+    assert main([*args, "--rules-out", str(tmp_path / "r"), "-q"]) == 0
+    written = out / target / (REFERENCE_EXAMPLE.stem + ".ndjson")
+    lines = written.read_text().splitlines()
+    assert len(lines) == 1
+    rule = json.loads(lines[0])
+    for key, kind in KIBANA_REQUIRED.items():
+        assert isinstance(rule.get(key), kind), key
+    assert 0 <= rule["risk_score"] <= 100 and rule["severity"] in ("low", "medium", "high", "critical")
+    assert rule["language"] in KIBANA_LANGUAGES[rule["type"]] and "PSSession" in rule["query"]
+    assert rule["rule_id"] == "a4e8f3a4-48b2-11ec-bcfc-3e22fbd008af"
+    (threat,) = rule["threat"]
+    assert threat["framework"] == "MITRE ATT&CK"
+    assert threat["tactic"] == {
+        "id": "TA0008", "name": "Lateral Movement", "reference": "https://attack.mitre.org/tactics/TA0008",
+    }  # fmt: skip
+    (technique,) = threat["technique"]
+    assert technique["id"] == "T1021" and technique["name"] == "Remote Services"
+    assert technique["subtechnique"][0]["id"] == "T1021.006"

@@ -219,7 +219,7 @@ def _finish(res: DetectionResult, docs: list[dict[str, Any]], rel: Path, opts: C
             continue
         res.queries[name] = query
         if opts.write:
-            out_path = opts.out / name / rel.with_suffix("." + tg.extension(name))
+            out_path = opts.out / name / rel.with_suffix("." + tg.extension(name, opts.format))
             write_atomic(out_path, query + "\n")
             res.outputs[name] = str(out_path)
 

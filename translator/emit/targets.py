@@ -8,6 +8,7 @@ what the plugins do not say: file extension and default pipelines per product.
 from __future__ import annotations
 
 import importlib
+import json
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -18,6 +19,7 @@ from sigma.plugins import InstalledSigmaPlugins
 from sigma.processing.pipeline import ProcessingPipeline
 
 from translator.data import load_table
+from translator.emit import attack_data
 from translator.errors import TranslatorError
 from translator.sigma.rule import collection_of
 
@@ -61,8 +63,12 @@ def resolve_targets(names: list[str]) -> list[str]:
     return out
 
 
-def extension(target: str) -> str:
+def extension(target: str, fmt: str = "default") -> str:
+    """The output file's extension: the format's (``siem_rule_ndjson`` -> ``ndjson``), else the target's."""
     table = load_table("targets")
+    by_format = table.get("format_extensions", {})
+    if fmt in by_format:
+        return str(by_format[fmt])
     return str(table["targets"].get(target, {}).get("extension", table["default_extension"]))
 
 
@@ -94,6 +100,8 @@ class Target:
         cls = plugins().backends[self.name]
         if self.format not in cls.formats:
             raise TargetError(f"target {self.name} has no format {self.format!r}; known: {', '.join(cls.formats)}")
+        if self.format in load_table("targets").get("attack_formats", ()):
+            attack_data.install()  # the format looks ATT&CK up: from our tables, never downloaded
         return cls(processing_pipeline=pipeline)
 
 
@@ -108,8 +116,25 @@ def convert(rule: str | list[dict[str, Any]], target: Target) -> str:
         rule = [_exists_as_wildcard(doc) for doc in rule]
     collection = collection_of(rule)
     result = target.backend().convert(collection, target.format)
-    text = "\n".join(str(q) for q in result) if isinstance(result, list) else str(result)
+    text = "\n".join(_text(q) for q in result) if isinstance(result, list) else _text(result)
     return _steady(text, target.name, rule)
+
+
+def _text(query: Any) -> str:
+    """A backend's output as text: JSON for the structured formats (rules to import), as is otherwise."""
+    if isinstance(query, dict):
+        _tactic_names(query)
+    return json.dumps(query, ensure_ascii=False) if isinstance(query, dict | list) else str(query)
+
+
+def _tactic_names(rule: dict[str, Any]) -> None:
+    """ATT&CK's spelling of tactic names in a rule's threat section (``Command and Control``, not the
+    ``Command-And-Control`` the backend makes of Sigma's tag)."""
+    for threat in rule.get("threat") or []:
+        tactic = threat.get("tactic") if isinstance(threat, dict) else None
+        if isinstance(tactic, dict) and isinstance(tactic.get("name"), str):
+            words = tactic["name"].replace("-", " ").replace("_", " ").split()
+            tactic["name"] = " ".join(w.lower() if w.lower() == "and" else w.capitalize() for w in words)
 
 
 def _steady(text: str, target: str, rule: str | list[dict[str, Any]]) -> str:
