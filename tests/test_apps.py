@@ -275,3 +275,24 @@ def test_broken_pieces_fail_their_search_only(tmp_path: Path) -> None:
     assert results["Mangled"].status == "error" and "line 6" in results["Mangled"].reasons[0]
     assert results["No table"].status == "error" and "gone.csv is missing" in results["No table"].reasons[0]
     assert results["Wrong args"].status == "error" and "two" in results["Wrong args"].reasons[0]
+
+
+def test_splunk_savedsearches_output_reads_back_to_the_same_rule(tmp_path: Path) -> None:
+    """Sigma -> ``--format savedsearches`` -> this tool's app reader -> Sigma: the same selection."""
+    from conftest import REFERENCE_EXAMPLE
+
+    out = tmp_path / "o"
+    args = ["convert", str(REFERENCE_EXAMPLE), "--to", "splunk", "--format", "savedsearches", "--out", str(out)]
+    assert main([*args, "--rules-out", str(tmp_path / "r"), "-q"]) == 0
+    conf = out / "splunk" / (REFERENCE_EXAMPLE.stem + ".conf")
+    parsed = merged([parse_conf(conf.read_text(), str(conf))])
+    assert not parsed.problems
+    (name,) = [n for n in parsed.stanzas if n != "default"]
+    assert name == "Interactive Session on Remote Endpoint with PowerShell"
+    app = tmp_path / "roundtrip"
+    write(app / "default" / "savedsearches.conf", conf.read_text())
+    (back,) = convert_many([(r.path, r.rel) for r in saved_searches(app)], None, ConvertOptions(write=False))
+    assert back.status == "exact", back.reasons
+    original = yaml.safe_load((tmp_path / "r" / (REFERENCE_EXAMPLE.stem + ".yml")).read_text())
+    again = yaml.safe_load(back.rule_yaml or "")
+    assert again["logsource"] == original["logsource"] and again["detection"] == original["detection"]
