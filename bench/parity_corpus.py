@@ -36,10 +36,10 @@ def main() -> None:
         run = parity(items, content_loader(root), [samples], generate_to=generate_to)
         secs = time.perf_counter() - t0
     s = run.summary()
-    evaluable = s["equal"] + s["differ"]
+    evaluable = s["equal"] + s["differ"] + s["untested"]
     print(f"{len(items):,} detections x {run.events:,} events: {secs:.1f} s wall, "
           f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")  # fmt: skip
-    print(f"equal {s['equal']}, differ {s['differ']}, not_evaluable {s['not_evaluable']}")
+    print(f"equal {s['equal']}, differ {s['differ']}, untested {s['untested']}, not_evaluable {s['not_evaluable']}")
     print(f"evaluable {evaluable} ({100 * evaluable / s['total']:.1f}%); equal among evaluable "
           f"{100 * s['equal'] / evaluable:.1f}%; the original fired for {s['original_fired']}")  # fmt: skip
     fired_equal = sum(1 for r in run.results if r.status == "equal" and r.original_matches)

@@ -66,7 +66,15 @@ def test_reference_detection_agrees_on_written_events(ps_events: Path) -> None:
     (r,) = run.results
     assert r.status == "equal", r
     assert r.original_matches == r.sigma_matches == 2
-    assert run.summary() == {"total": 1, "equal": 1, "differ": 0, "not_evaluable": 0, "error": 0, "original_fired": 1}
+    assert run.summary() == {
+        "total": 1,
+        "equal": 1,
+        "differ": 0,
+        "untested": 0,
+        "not_evaluable": 0,
+        "error": 0,
+        "original_fired": 1,
+    }
     # the query the Splunk backend emits, run through the executor, selects the same two events
     assert r.targets["splunk"]["status"] == "equal" and r.targets["splunk"]["matches"] == 2
     # and so do the sqlite and duckdb backends' SQL, run in SQLite and DuckDB over the logsource's events
@@ -169,7 +177,15 @@ def test_parity_cli_reports_and_exit_code(ps_events: Path, tmp_path: Path) -> No
             "--html", str(page)]  # fmt: skip
     assert main(["parity", *args]) == 0
     data = json.loads(report.read_text())
-    assert data["summary"] == {"total": 1, "equal": 1, "differ": 0, "not_evaluable": 0, "error": 0, "original_fired": 1}
+    assert data["summary"] == {
+        "total": 1,
+        "equal": 1,
+        "differ": 0,
+        "untested": 0,
+        "not_evaluable": 0,
+        "error": 0,
+        "original_fired": 1,
+    }
     det = data["detections"][0]
     assert {
         "file",
@@ -367,3 +383,18 @@ def test_generation_for_a_registry_search_grouped_by_a_cim_value_field(tmp_path:
     )
     res = run.results[0]
     assert res.generated and res.status == "equal" and res.generated_check == "equal", res.reasons
+
+
+def test_neither_side_matching_is_untested_not_equal(tmp_path: Path) -> None:
+    """No event either side matched is no evidence: `untested`, counted apart, skipped in JUnit."""
+    quiet = tmp_path / "quiet.xml"
+    quiet.write_text(event(PS, 4104, script("Get-Date")) + "\n", encoding="utf-8")
+    run = run_parity(REFERENCE_EXAMPLE, quiet)
+    (r,) = run.results
+    assert r.status == "untested" and r.original_matches == r.sigma_matches == 0
+    assert run.summary()["untested"] == 1 and run.summary()["equal"] == 0
+    from translator.emit.reports import parity_junit
+
+    case = ET.fromstring(parity_junit(run)).find("testcase")
+    assert case is not None and case.find("skipped") is not None
+    assert main(["parity", str(REFERENCE_EXAMPLE), "--events", str(quiet), "-q"]) == 0  # no difference: no failure

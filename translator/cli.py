@@ -479,7 +479,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
     if args.html:
         write_atomic(args.html, parity_html(result))
     for r in result.results:
-        if r.status == "equal" and (args.quiet or len(result.results) > 25):
+        if r.status in ("equal", "untested") and (args.quiet or len(result.results) > 25):
             continue
         if r.status == "not_evaluable" and args.quiet:
             continue
@@ -492,9 +492,10 @@ def cmd_parity(args: argparse.Namespace) -> int:
     for p in result.problems[:20]:
         print(f"translate: {p.ref}: {p.message}", file=sys.stderr)
     s = result.summary()
-    evaluable = s["equal"] + s["differ"]
+    evaluable = s["equal"] + s["differ"] + s["untested"]
     print(
         f"{s['total']} detection(s) over {result.events:,} event(s): {s['equal']} equal, {s['differ']} differ, "
+        f"{s['untested']} untested (neither side matched), "
         f"{s['not_evaluable']} not evaluable, {s['error']} error ({evaluable} evaluable, "
         f"{s['original_fired']} where the original fired)"
     )

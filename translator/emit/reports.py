@@ -20,8 +20,10 @@ from typing import Any, Protocol
 
 STATUSES = ("exact", "partial", "unsupported", "error")
 COLORS = {"exact": "#2e7d32", "partial": "#f9a825", "unsupported": "#8d6e63", "error": "#c62828"}
-PARITY_STATUSES = ("equal", "differ", "not_evaluable", "error")
-PARITY_COLORS = {"equal": "#2e7d32", "differ": "#c62828", "not_evaluable": "#8d6e63", "error": "#6a1b9a"}
+PARITY_STATUSES = ("equal", "differ", "untested", "not_evaluable", "error")
+PARITY_COLORS = {
+    "equal": "#2e7d32", "differ": "#c62828", "untested": "#9e9d24", "not_evaluable": "#8d6e63", "error": "#6a1b9a",
+}  # fmt: skip
 
 
 class Result(Protocol):
@@ -214,7 +216,7 @@ def parity_junit(run: ParityLike, suite: str = "translate parity") -> str:
     s = run.summary()
     root = ET.Element(
         "testsuite", name=suite, tests=str(s["total"]), failures=str(s["differ"]), errors=str(s.get("error", 0)),
-        skipped=str(s["not_evaluable"]),
+        skipped=str(s["not_evaluable"] + s["untested"]),
     )  # fmt: skip
     for r in run.results:
         case = ET.SubElement(
@@ -228,6 +230,8 @@ def parity_junit(run: ParityLike, suite: str = "translate parity") -> str:
             ET.SubElement(case, "failure", message=message, type="differ").text = "\n".join(lines)
         elif r.status == "not_evaluable":
             ET.SubElement(case, "skipped", message=r.reasons[0] if r.reasons else "not evaluable")
+        elif r.status == "untested":
+            ET.SubElement(case, "skipped", message="untested: neither the original nor the rule matched any event")
         elif r.status == "error":
             ET.SubElement(case, "error", message=r.reasons[0] if r.reasons else "internal error").text = "\n".join(
                 r.reasons
@@ -239,7 +243,7 @@ def parity_junit(run: ParityLike, suite: str = "translate parity") -> str:
 def parity_html(run: ParityLike, title: str = "translate parity report") -> str:
     s = run.summary()
     counts = Counter({k: s[k] for k in PARITY_STATUSES})
-    evaluable = s["equal"] + s["differ"]
+    evaluable = s["equal"] + s["differ"] + s["untested"]
     summary = [
         f"<p class=lead>{s['total']:,} detections over {run.events:,} events: "
         + ", ".join(f'<b class="p-{k}">{counts[k]:,} {k}</b>' for k in PARITY_STATUSES)
@@ -248,7 +252,7 @@ def parity_html(run: ParityLike, title: str = "translate parity report") -> str:
         "<h2>By conversion status</h2>",
         _parity_table(run.results),
     ]
-    order = {"error": 0, "differ": 1, "not_evaluable": 2, "equal": 3}
+    order = {"error": 0, "differ": 1, "not_evaluable": 2, "untested": 3, "equal": 4}
     return _page(title, summary, [_parity_detection(r) for r in sorted(run.results, key=lambda r: order[r.status])])
 
 
@@ -290,7 +294,7 @@ h1{font-size:22px}h2{font-size:17px;margin-top:28px}
 table{border-collapse:collapse;margin:8px 0}td,th{border-bottom:1px solid #ddd;padding:3px 10px;text-align:right}
 td:first-child,th:first-child,td:last-child,th:last-child{text-align:left}
 .bar{display:flex;width:160px;height:10px;background:#eee}.bar span{display:block;height:10px}
-.p-equal{color:#2e7d32}.p-differ{color:#c62828}.p-not_evaluable{color:#6d4c41}.p-error{color:#6a1b9a}
+.p-equal{color:#2e7d32}.p-differ{color:#c62828}.p-not_evaluable{color:#6d4c41}.p-untested{color:#827717}.p-error{color:#6a1b9a}
 .s-exact{color:#2e7d32}.s-partial{color:#b8860b}.s-unsupported{color:#6d4c41}.s-error{color:#c62828}
 details.det{border-bottom:1px solid #eee;padding:4px 0}details.det>summary{cursor:pointer}
 details details{margin-left:16px}pre{background:#f6f8fa;padding:8px;overflow-x:auto;font-size:12px}

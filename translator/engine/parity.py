@@ -3,7 +3,8 @@
 For each detection: convert it (the same workflow as ``translate convert``),
 run the original SPL on the events with the executor (each result row knows its
 events), run the Sigma rule and its correlation with the evaluator, and compare
-the two sets of event references. ``equal`` when they are the same set,
+the two sets of event references. ``equal`` when they are the same set and not
+empty, ``untested`` when both ran and neither matched any event (no evidence),
 ``differ`` (with the events only one side matched and the values of the fields
 that decided) when not, ``not_evaluable`` (with the reason) when either side
 cannot be run: no Sigma rule, or something the executor does not model;
@@ -38,7 +39,7 @@ from translator.sigma.rule import collection_of, detection_fields
 from translator.spl import parse
 from translator.workflow import ConvertOptions, DetectionResult, convert_detection, expand_and_parse
 
-STATUSES = ("equal", "differ", "not_evaluable", "error")
+STATUSES = ("equal", "differ", "untested", "not_evaluable", "error")
 _SHOWN = 20  # events listed per side in a differ
 
 
@@ -306,6 +307,8 @@ def _compare(
         res.generated_check = "equal" if original & mine == sigma & mine else "differ"
     only_o, only_s = sorted(original - sigma), sorted(sigma - original)
     res.status = "equal" if not only_o and not only_s else "differ"
+    if not original and not sigma:
+        res.status = "untested"  # both ran and neither matched anything: no evidence either way
     res.only_original, res.only_sigma = only_o[:_SHOWN], only_s[:_SHOWN]
     if res.status == "differ":
         if len(only_o) > _SHOWN or len(only_s) > _SHOWN:
