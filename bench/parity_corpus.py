@@ -41,8 +41,9 @@ def main() -> None:
           f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")  # fmt: skip
     print(f"equal {s['equal']}, differ {s['differ']}, untested {s['untested']}, not_evaluable {s['not_evaluable']}")
     tested = s["equal"] + s["differ"]
+    share = 100 * s["equal"] / max(tested, 1)
     print(f"evaluable {evaluable} ({100 * evaluable / s['total']:.1f}%); tested (some event matched) {tested}, "
-          f"equal among them {100 * s['equal'] / max(tested, 1):.1f}%; the original fired for {s['original_fired']}")  # fmt: skip
+          f"equal among them {share:.1f}%; the original fired for {s['original_fired']}")  # fmt: skip
     fired_equal = sum(1 for r in run.results if r.status == "equal" and r.original_matches)
     print(f"equal where the original fired: {fired_equal}")
     if generate_to is not None:
