@@ -17,6 +17,8 @@ from translator.workflow import content_loader
 PS = "Microsoft-Windows-PowerShell/Operational"
 SYSMON = "Microsoft-Windows-Sysmon/Operational"
 NET = "C:\\Windows\\System32\\net.exe"
+# the summary of a run over one detection whose two sides match the same events
+ONE_EQUAL = {"total": 1, "equal": 1, "differ": 0, "untested": 0, "not_evaluable": 0, "error": 0, "original_fired": 1}
 
 
 def event(channel: str, event_id: int, data: dict[str, str], when: str = "2024-03-01T10:00:00.000Z",
@@ -66,15 +68,7 @@ def test_reference_detection_agrees_on_written_events(ps_events: Path) -> None:
     (r,) = run.results
     assert r.status == "equal", r
     assert r.original_matches == r.sigma_matches == 2
-    assert run.summary() == {
-        "total": 1,
-        "equal": 1,
-        "differ": 0,
-        "untested": 0,
-        "not_evaluable": 0,
-        "error": 0,
-        "original_fired": 1,
-    }
+    assert run.summary() == ONE_EQUAL
     # the query the Splunk backend emits, run through the executor, selects the same two events
     assert r.targets["splunk"]["status"] == "equal" and r.targets["splunk"]["matches"] == 2
     # and so do the sqlite and duckdb backends' SQL, run in SQLite and DuckDB over the logsource's events
@@ -177,15 +171,7 @@ def test_parity_cli_reports_and_exit_code(ps_events: Path, tmp_path: Path) -> No
             "--html", str(page)]  # fmt: skip
     assert main(["parity", *args]) == 0
     data = json.loads(report.read_text())
-    assert data["summary"] == {
-        "total": 1,
-        "equal": 1,
-        "differ": 0,
-        "untested": 0,
-        "not_evaluable": 0,
-        "error": 0,
-        "original_fired": 1,
-    }
+    assert data["summary"] == ONE_EQUAL
     det = data["detections"][0]
     assert {
         "file",
