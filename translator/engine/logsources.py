@@ -75,10 +75,20 @@ class Defined:
     source: SplunkSource
 
     def view(self, event: Flat) -> Flat | None:
+        shown = _shown(event)
+        return event if self.source.matches(lambda f: values_of(shown.get(f))) else None
+
+
+_last_shown: list[Any] = [None, None]  # (event, its Splunk view): every custom logsource checks the same event
+
+
+def _shown(event: Flat) -> Flat:
+    """The event as Splunk shows it, computed once for the run of rules that check it in a row."""
+    if _last_shown[0] is not event:
         from translator.events.splunk import splunk_view  # events.splunk reads this module's selectors
 
-        shown = splunk_view(event)
-        return event if self.source.matches(lambda f: values_of(shown.get(f))) else None
+        _last_shown[0], _last_shown[1] = event, splunk_view(event)
+    return _last_shown[1]  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
