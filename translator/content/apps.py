@@ -34,7 +34,6 @@ from translator.errors import ContentError
 from translator.spl.macros import Macro
 
 SAVED_SEARCHES = "savedsearches.conf"
-CONTENT_CONFS = ("macros.conf", "transforms.conf", "eventtypes.conf")
 SPL_SEPARATOR = "---"
 
 
@@ -55,8 +54,11 @@ def apps_under(path: Path) -> list[Path]:
 
 
 def app_conf(app: Path, name: str) -> ConfFile:
-    """``default/NAME`` with ``local/NAME`` over it (either may be missing)."""
-    return merged(read_conf(app / layer / name) for layer in ("default", "local") if (app / layer / name).is_file())
+    """``default/NAME`` with ``local/NAME`` over it (either may be missing); in a plain folder of conf
+    files (beside .spl files), ``NAME`` itself."""
+    layered = (app / "default").is_dir() or (app / "local").is_dir()
+    files = [app / layer / name for layer in ("default", "local")] if layered else [app / name]
+    return merged(read_conf(f) for f in files if f.is_file())
 
 
 # -- addresses of detections inside files ------------------------------------------------------

@@ -34,15 +34,24 @@ class Stanza:
         return self.values.get(key, default)
 
     def flag(self, key: str, default: bool = False) -> bool:
-        """A conf boolean (``1``, ``true``, ``t``, ``yes``, ``on``; their opposites)."""
-        value = self.values.get(key)
-        if value is None or not value.strip():
-            return default
-        return value.strip().lower() in ("1", "true", "t", "yes", "y", "on")
+        return conf_bool(self.values.get(key), default)
 
     def where(self, key: str = "") -> Location:
         """The place a key (or the stanza) was written, for an error."""
         return Location(self.lines.get(key, self.line), 1, self.path)
+
+
+_TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
+_FALSE = frozenset({"0", "false", "f", "no", "n", "off"})
+
+
+def conf_bool(value: object, default: bool) -> bool:
+    """A conf boolean, written as text (``true``, ``1``, ``no``, ...) or, in YAML, as a boolean;
+    anything else (missing, empty, unreadable) is ``default``."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower() if value is not None else ""
+    return True if text in _TRUE else False if text in _FALSE else default
 
 
 @dataclass

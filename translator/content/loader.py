@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import yaml
 
 from translator.content import apps
-from translator.content.conf import merged, read_conf
+from translator.content.conf import conf_bool
 from translator.content.schedule import Schedule, deployment_schedules, schedule_for
 from translator.errors import ContentError, Location
 from translator.spl.macros import Macro
@@ -262,23 +262,17 @@ def _app_content(root: Path) -> Content:
     siblings = [a for a in apps.apps_under(root.parent) if a.resolve() != root.resolve()] if apps.is_app(root) else []
     for app in [root, *siblings]:
         try:
-            macros, problems = apps.app_macros(app) if apps.is_app(app) else _folder_macros(app)
+            macros, problems = apps.app_macros(app)
             content.problems.extend(problems)
             for key, macro in macros.items():
                 content.macros.setdefault(key, macro)
-            specs = apps.app_lookup_specs(app) if apps.is_app(app) else []
-            for name, csv_path, settings in specs:
+            for name, csv_path, settings in apps.app_lookup_specs(app):
                 content.lookups.setdefault(name, _lookup_from_settings(name, csv_path, settings))
-            for name, search in (apps.app_eventtypes(app) if apps.is_app(app) else {}).items():
+            for name, search in apps.app_eventtypes(app).items():
                 content.eventtypes.setdefault(name, search)
         except ContentError as exc:
             content.problems.append(str(exc))
     return content
-
-
-def _folder_macros(folder: Path) -> tuple[dict[tuple[str, int], Macro], list[str]]:
-    """A plain folder with a macros.conf (beside .spl files or a savedsearches.conf)."""
-    return apps.macros_from(merged([read_conf(folder / "macros.conf")]))
 
 
 def _lookup_from_settings(name: str, csv_path: Path, settings: dict[str, str]) -> Lookup:
@@ -288,7 +282,7 @@ def _lookup_from_settings(name: str, csv_path: Path, settings: dict[str, str]) -
         name,
         csv_path,
         frozenset(_WILDCARD.findall(settings.get("match_type", ""))),
-        _flag(settings.get("case_sensitive_match"), default=True),
+        conf_bool(settings.get("case_sensitive_match"), default=True),
         _scalar(default) if default is not None and _count(settings.get("min_matches")) >= 1 else None,
     )
 
@@ -325,18 +319,9 @@ def _lookup_from_yaml(data: Any, path: Path) -> Lookup | None:
         name,
         path.parent / filename.strip(),
         frozenset(_WILDCARD.findall(match_text)),
-        _flag(data.get("case_sensitive_match"), default=True),
+        conf_bool(data.get("case_sensitive_match"), default=True),
         _scalar(default) if default is not None and _count(data.get("min_matches")) >= 1 else None,
     )
-
-
-def _flag(value: Any, default: bool) -> bool:
-    """A conf-style boolean written as a YAML boolean or as text (``'false'``, ``0``, ``no``)."""
-    if value is None or value == "":
-        return default
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() not in ("false", "0", "f", "no", "n", "off")
 
 
 def _count(value: Any) -> int:

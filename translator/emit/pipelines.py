@@ -33,15 +33,13 @@ from sigma.processing.transformations.base import ConditionTransformation
 from sigma.rule import SigmaDetection, SigmaRule
 
 from translator.data import logsource_table
+from translator.sigma.logsource import channels_by_service
 from translator.sigma.splunk_source import SplunkSource
 
 
 def windows_categories() -> ProcessingPipeline:
     table = logsource_table()
-    channels: dict[str, list[str]] = {}
-    for channel, ls in table["windows_channels"].items():
-        if ls.get("product") == "windows":
-            channels.setdefault(ls["service"], []).append(channel)
+    channels = {service: chs for (product, service), chs in channels_by_service().items() if product == "windows"}
     renamed = set(table.get("event_field_maps", {}))
     by_category: dict[str, tuple[list[str], list[int]]] = {}
     for row in table["categories"]:

@@ -38,6 +38,7 @@ from translator.errors import ContentError
 from translator.sigma.cim import raw_feed, select_feed
 from translator.sigma.detection import CIDR
 from translator.sigma.lineage import REX_GROUP, aggregate_outputs
+from translator.sigma.logsource import windows_channel
 from translator.spl import ast
 
 Flat = dict[str, Any]
@@ -530,12 +531,9 @@ def _conjuncts(expr: ast.SearchExpr) -> list[ast.SearchExpr]:
 
 
 def _source_channel(value: str) -> str | None:
-    """The channel a Windows ``source``/``sourcetype`` value names (prefixes from the logsource table)."""
-    value = value.lstrip("*")
-    for prefix in logsource_table()["windows_source_prefixes"]:
-        if value.lower().startswith(prefix.lower()) and len(value) > len(prefix) and "*" not in value:
-            return value[len(prefix) :]
-    return None
+    """The one channel a Windows ``source``/``sourcetype`` value names (None for a pattern)."""
+    channel = windows_channel(value.lstrip("*"))
+    return channel if channel is not None and "*" not in channel else None
 
 
 def _is_windows_source(value: str) -> bool:

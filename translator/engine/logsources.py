@@ -17,6 +17,7 @@ from typing import Any
 
 from translator.data import logsource_overrides, logsource_table, set_logsource_overrides
 from translator.engine.spl_values import values_of
+from translator.sigma.logsource import channels_by_service
 from translator.sigma.splunk_source import SplunkSource
 
 Flat = dict[str, Any]
@@ -135,14 +136,7 @@ def _table() -> dict[str, Any]:
 
 @cache
 def _service_channels() -> dict[tuple[str, str], frozenset[str]]:
-    table = _table()
-    out: dict[tuple[str, str], set[str]] = {}
-    for channel, ls in table["windows_channels"].items():
-        out.setdefault((ls["product"], ls["service"]), set()).add(channel)
-    for key, channels in table.get("extra_channels", {}).items():
-        product, service = key.split("/")
-        out.setdefault((product, service), set()).update(channels)
-    return {k: frozenset(v) for k, v in out.items()}
+    return {k: frozenset(v) for k, v in channels_by_service().items()}
 
 
 @cache

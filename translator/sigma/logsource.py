@@ -91,15 +91,22 @@ def _channel(pattern: str) -> dict[str, str] | None:
     return dict(matches[0]) if matches and _same(matches) else None
 
 
+def channels_by_service() -> dict[tuple[str, str], list[str]]:
+    """(product, service) -> the event-log channels the table gives it (``windows_channels``, then
+    ``extra_channels``), in table order: the converter, the evaluator and the pipelines read this."""
+    table = logsource_table()
+    out: dict[tuple[str, str], list[str]] = {}
+    for channel, ls in table["windows_channels"].items():
+        out.setdefault((ls["product"], ls["service"]), []).append(channel)
+    for key, channels in table.get("extra_channels", {}).items():
+        product, service = key.split("/")
+        out.setdefault((product, service), []).extend(channels)
+    return out
+
+
 def service_channels(product: str, service: str) -> list[str]:
     """The channels the table gives a Windows-style service (event logs), in table order."""
-    table = logsource_table()
-    out = [
-        ch
-        for ch, ls in table["windows_channels"].items()
-        if ls.get("product") == product and ls.get("service") == service
-    ]
-    return out + list(table.get("extra_channels", {}).get(f"{product}/{service}", []))
+    return channels_by_service().get((product, service), [])
 
 
 def _lower_keys(table: dict[str, Any]) -> dict[str, Any]:
