@@ -16,6 +16,7 @@ from pathlib import Path
 
 from translator import __version__, workflow
 from translator.content import Content, apps, iter_detection_files, load_detection
+from translator.content.loader import is_content_root
 from translator.emit import targets as tg
 from translator.emit.reports import html_report, junit_xml
 from translator.emit.writer import write_atomic
@@ -259,9 +260,7 @@ def _spl_items(path: Path, folder: Path) -> list[tuple[Path, Path]]:
 
 def content_loader(explicit: Path | None):  # type: ignore[no-untyped-def]
     """Content for each detection: --content, or the root found above the file."""
-    if explicit is not None and not (
-        (explicit / "macros").is_dir() or (explicit / "macros.conf").is_file() or apps.is_app(explicit)
-    ):
+    if explicit is not None and not is_content_root(explicit):
         raise UsageError(f"{explicit}: not a content root (no macros/ folder, macros.conf or Splunk app)")
     return workflow.content_loader(explicit)
 

@@ -21,7 +21,7 @@ from translator.content import Content, Detection, find_content_root, load_conte
 from translator.data import logsource_overrides, set_logsource_overrides
 from translator.emit import targets as tg
 from translator.emit.writer import write_atomic
-from translator.errors import TranslatorError
+from translator.errors import TranslatorError, internal_error
 from translator.sigma.convert import ERROR, RuleDraft, convert_pipeline
 from translator.sigma.metadata import sigma_metadata
 from translator.sigma.rule import assemble, assemble_correlation, load_rule, rule_name, to_yaml, validate
@@ -232,7 +232,7 @@ def convert_file(path: Path, content: Content, rel: Path, opts: ConvertOptions) 
     try:
         return convert_detection(det, content, rel, opts)
     except Exception as exc:  # a bug must not cost the rest of the batch; the report names it
-        reason = f"internal error in translator ({type(exc).__name__}: {exc}); please report it with this file"
+        reason = internal_error("the translator", exc)
         return DetectionResult(str(path), det.id, det.name, reasons=[reason])
 
 

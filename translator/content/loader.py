@@ -205,9 +205,14 @@ def find_content_root(path: Path) -> Path | None:
     if here.is_file() or located is not None:
         here = here.parent
     for candidate in (here, *here.parents):
-        if (candidate / "macros").is_dir() or (candidate / "macros.conf").is_file() or apps.is_app(candidate):
+        if is_content_root(candidate):
             return candidate
     return None
+
+
+def is_content_root(path: Path) -> bool:
+    """An ESCU root (``macros/``), a folder with a ``macros.conf``, or a Splunk app."""
+    return (path / "macros").is_dir() or (path / "macros.conf").is_file() or apps.is_app(path)
 
 
 def load_content(root: Path | None) -> Content:
