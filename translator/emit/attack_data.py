@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from translator.data import load_table
+from translator.emit.writer import write_atomic
 
 
 def _technique_names() -> dict[str, str]:
@@ -59,12 +60,9 @@ def install() -> Path:
 
     text = json.dumps(stix_bundle(), sort_keys=True)
     folder = Path(tempfile.gettempdir()) / f"translator-attack-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
-    folder.mkdir(parents=True, exist_ok=True)
     bundle = folder / "enterprise-attack.json"
     if not bundle.is_file():
-        tmp = folder / f".bundle.{hashlib.sha256(str(folder).encode()).hexdigest()[:8]}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(bundle)
+        write_atomic(bundle, text)  # worker processes may race here: each renames its own temporary file
     mitre_attack.set_cache_dir(str(folder / "cache"))
     mitre_attack.set_url(str(bundle))
     return bundle
