@@ -61,6 +61,11 @@ def items(rule: SigmaRule) -> dict[str, list[tuple[str, tuple[str, ...], list[An
     return out
 
 
+def all_items(rule: SigmaRule) -> list[tuple[str, tuple[str, ...], list[Any]]]:
+    """Every detection item of the rule, whichever selection holds it."""
+    return [r for rs in items(rule).values() for r in rs]
+
+
 def tstats(where: str, by: str = "Processes.dest Processes.process_name", model: str = "Endpoint.Processes") -> str:
     return (
         f"| tstats {SUMMARIES} count min(_time) as firstTime from datamodel={model} where {where} by {by}"
@@ -140,7 +145,7 @@ def test_where_on_a_group_by_field_is_folded() -> None:
     d = draft(tstats("Processes.process_name=cmd.exe") + ' | where like(dest, "WS-%")')
     assert d.status == "exact", d.reasons
     rule, _ = rules(d)
-    rows = [r for rs in items(rule).values() for r in rs]
+    rows = all_items(rule)
     assert ("Computer", ("startswith", "cased"), ["WS-"]) in rows
 
 
@@ -169,7 +174,7 @@ def test_search_after_rename_is_folded() -> None:
     d = draft("sourcetype=aws:cloudtrail eventName=X | rename userIdentity.arn as arn | search arn=*admin*")
     assert d.status == "exact", d.reasons
     rule, _ = rules(d)
-    rows = [r for rs in items(rule).values() for r in rs]
+    rows = all_items(rule)
     assert ("userIdentity.arn", ("contains",), ["admin"]) in rows
 
 
@@ -251,7 +256,7 @@ def test_condition_on_a_lookup_output_becomes_the_matching_rows(lookups: dict[st
     d = convert_pipeline(parse(query), (), lookups)
     assert d.status == "exact", d.reasons
     rule, _ = rules(d)
-    rows = [r for rs in items(rule).values() for r in rs]
+    rows = all_items(rule)
     assert ("host", ("endswith",), [".evil.example"]) in rows  # the wildcard row
     assert ("host", (), ["bad.example"]) in rows
     assert all("good.example" not in v for _, _, v in rows)  # its isIOC is false
@@ -327,7 +332,7 @@ def test_a_computed_by_field_null_exactly_when_its_inputs_are_is_carried() -> No
     d = draft("sourcetype=aws:cloudtrail eventName=X | eval who=coalesce(userName, arn) | stats count by who")
     assert d.status == "exact", d.reasons
     rule, _ = rules(d)
-    rows = [r for rs in items(rule).values() for r in rs]
+    rows = all_items(rule)
     assert ("userName", ("exists",), [True]) in rows and ("arn", ("exists",), [True]) in rows
     assert any("`by who`" in n and "made explicit" in n for n in d.notes)
 
@@ -436,7 +441,7 @@ def test_a_by_field_from_a_lookup_output_folds_in_through_the_lookup(lookups: di
     d = convert_pipeline(parse(query), (), lookups)
     assert d.status == "exact", d.reasons
     rule, _ = rules(d)
-    rows = [r for rs in items(rule).values() for r in rs]
+    rows = all_items(rule)
     assert ("host", ("endswith",), [".evil.example"]) in rows  # every row gives isIOC, false included
     assert ("host", (), ["bad.example", "good.example"]) in rows
     assert any("folded in through lookup ioc" in n for n in d.notes)
@@ -476,7 +481,7 @@ def test_a_computed_by_field_is_present_when_its_inputs_are() -> None:
     d = convert_pipeline(parse(query), ())
     assert d.status == "exact", d.reasons
     rule, _ = rules(d)
-    rows = [r for rs in items(rule).values() for r in rs]
+    rows = all_items(rule)
     assert ("userName", ("exists",), [True]) in rows
     assert not any(f == "ip" for f, _, _ in rows)  # coalesce with a literal always has a value
     unknown = convert_pipeline(parse("sourcetype=aws:cloudtrail X=1 | eval user=tonumber(a) | stats count by user"), ())
@@ -488,7 +493,7 @@ def test_a_null_test_on_a_computed_value_folds_in_as_its_inputs_presence() -> No
         "sourcetype=aws:cloudtrail eventName=X | eval u=lower(userName) | where isnotnull(u) | where NOT isnull(u)"
     )
     assert d.status == "exact", d.reasons
-    rows = [r for rs in items(rules(d)[0]).values() for r in rs]
+    rows = all_items(rules(d)[0])
     assert ("userName", ("exists",), [True]) in rows
     gone = draft("sourcetype=aws:cloudtrail eventName=X | eval u=lower(userName) | where isnull(u)")
     assert gone.status == "exact", gone.reasons
