@@ -23,9 +23,10 @@ from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
 
+from translator.data import logsource_overrides
 from translator.engine.correlate import Correlator
 from translator.engine.dispatch import Dispatch
-from translator.engine.logsources import Flat, Selector, current_overrides, selector_for, set_overrides
+from translator.engine.logsources import Flat, Selector, selector_for, set_overrides
 from translator.engine.regexes import RegexTimeout
 from translator.engine.sigma_eval import CompiledRule, NotEvaluable, compile_rule
 from translator.errors import internal_error
@@ -221,7 +222,7 @@ def evaluate(
         if jobs > 1 and len(files) > 1:
             pool = stack.enter_context(
                 multiprocessing.get_context("spawn").Pool(
-                    jobs, initializer=_start_worker, initargs=(rule_paths, current_overrides())
+                    jobs, initializer=_start_worker, initargs=(rule_paths, logsource_overrides())
                 )
             )
             # in file order (deterministic); a few files per task so small files do not wait on the pipe

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from translator.data import logsource_overrides, logsource_table, set_logsource_overrides
+from translator.data import logsource_table, set_logsource_overrides
 from translator.engine.spl_values import values_of
 from translator.sigma.logsource import channels_by_service
 from translator.sigma.splunk_source import SplunkSource
@@ -125,15 +125,6 @@ def set_overrides(data: dict[str, Any]) -> None:
     selector.cache_clear()
 
 
-def current_overrides() -> dict[str, Any]:
-    """The user's table in force (handed to worker processes)."""
-    return logsource_overrides()
-
-
-def _table() -> dict[str, Any]:
-    return logsource_table()
-
-
 @cache
 def _service_channels() -> dict[tuple[str, str], frozenset[str]]:
     return {k: frozenset(v) for k, v in channels_by_service().items()}
@@ -141,7 +132,7 @@ def _service_channels() -> dict[tuple[str, str], frozenset[str]]:
 
 @cache
 def selector(product: str | None, category: str | None, service: str | None) -> Selector:
-    table = _table()
+    table = logsource_table()
     services = _service_channels()
     product = product or ""
     named = Named(product, category or "", service or "")
