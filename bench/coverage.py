@@ -1,7 +1,7 @@
 """Conversion statuses over the corpus, by search family and by data model / source (markdown).
 
 Usage: python bench/coverage.py [CONTENT_ROOT]   (default ../shared/corpus/escu)
-Prints the tables README quotes. Family: `raw` (the search starts with search
+Prints the tables docs/coverage.md quotes. Family: `raw` (the search starts with search
 terms), `tstats` (a data-model search), `other` (inputlookup, mstats, from, ...).
 """
 

@@ -7,7 +7,7 @@ temporary folder) and report how many detections were checked on them.
 
 One `translate parity` run in this process: read every sample, convert every
 detection, run every Sigma rule in one pass and every original search with
-the SPL executor, compare. Prints the figures README quotes.
+the SPL executor, compare. Prints the figures docs/parity.md and docs/benchmarks.md quote.
 """
 
 from __future__ import annotations

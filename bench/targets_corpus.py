@@ -4,7 +4,7 @@ Usage: python bench/targets_corpus.py [CONTENT_ROOT] [--jobs 1,2]   (default ../
 
 Each run is `translate convert ROOT --to all --jobs N` in a fresh process writing
 into a temporary folder (so the time includes writing every file); the runs'
-output trees are compared byte for byte. Then the markdown table README quotes:
+output trees are compared byte for byte. Then the markdown table docs/manual.md quotes (Targets):
 per target, rules converted, rules failed, and the main failure reasons.
 """
 

@@ -66,13 +66,13 @@ def test_corpus_converts_offline_with_an_honest_report(corpus: Path, monkeypatch
             assert r.reasons, r.file  # every detection without a rule says why
         if r.status == "partial":
             assert any("broader" in x for x in r.reasons), (r.file, r.reasons)
-    # floors from the figures README quotes: a regression shows up here
+    # floors from the figures docs/coverage.md quotes: a regression shows up here
     assert counts["exact"] >= 1131
     assert counts["exact"] + counts["partial"] >= 0.9 * counts["total"]
 
 
 def test_corpus_parity_on_the_samples_and_generated_events(corpus: Path, tmp_path: Path) -> None:
-    """Every detection gets a parity status; the floors README quotes; a Sigma rule is never narrower,
+    """Every detection gets a parity status; the floors docs/parity.md quotes; a Sigma rule is never narrower,
     and an exact one never differs, on the samples or on the events generated from each search."""
     samples = corpus.parent / "evtx-attack-samples"
     if not samples.is_dir():

@@ -9,7 +9,7 @@ so the rule states exactly which events it reads: the Splunk target puts the ter
 query, the evaluator checks them on each event, and the other targets are told they need a
 pipeline entry for the new logsource.
 
-The derivation (documented in the README):
+The derivation (documented in docs/coverage.md, "Content newer than the corpus"):
 - a Windows event log the table does not know: ``product: windows``, ``service``: the channel in
   lower case, ``Microsoft-Windows-`` dropped, other characters than letters and digits as ``-``
   (``Microsoft-Windows-AppXDeploymentServer/Operational`` -> ``appxdeploymentserver-operational``);
