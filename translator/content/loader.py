@@ -282,13 +282,24 @@ def _app_content(root: Path) -> Content:
 
 def _lookup_from_settings(name: str, csv_path: Path, settings: dict[str, str]) -> Lookup:
     """A transforms.conf lookup stanza, read as the lookup YAML is."""
-    default = settings.get("default_match")
+    return _lookup(
+        name,
+        csv_path,
+        settings.get("match_type", ""),
+        settings.get("case_sensitive_match"),
+        settings.get("default_match"),
+        settings.get("min_matches"),
+    )
+
+
+def _lookup(name: str, csv_path: Path, match_type: str, case_sensitive: Any, default: Any, min_matches: Any) -> Lookup:
+    """A Lookup from Splunk's settings, however the file wrote them (text or YAML scalars)."""
     return Lookup(
         name,
         csv_path,
-        frozenset(_WILDCARD.findall(settings.get("match_type", ""))),
-        conf_bool(settings.get("case_sensitive_match"), default=True),
-        _scalar(default) if default is not None and _count(settings.get("min_matches")) >= 1 else None,
+        frozenset(_WILDCARD.findall(match_type)),
+        conf_bool(case_sensitive, default=True),
+        _scalar(default) if default is not None and _count(min_matches) >= 1 else None,
     )
 
 
@@ -319,13 +330,13 @@ def _lookup_from_yaml(data: Any, path: Path) -> Lookup | None:
         return None
     match_type = data.get("match_type") or ""
     match_text = ",".join(str(m) for m in match_type) if isinstance(match_type, list) else str(match_type)
-    default = data.get("default_match")
-    return Lookup(
+    return _lookup(
         name,
         path.parent / filename.strip(),
-        frozenset(_WILDCARD.findall(match_text)),
-        conf_bool(data.get("case_sensitive_match"), default=True),
-        _scalar(default) if default is not None and _count(data.get("min_matches")) >= 1 else None,
+        match_text,
+        data.get("case_sensitive_match"),
+        data.get("default_match"),
+        data.get("min_matches"),
     )
 
 
