@@ -120,6 +120,13 @@ def test_saved_searches_are_addressed_detections(apps_dir: Path) -> None:
     assert find_content_root(refs[0].path) == (apps_dir / "SecApp").resolve()
 
 
+def test_one_savedsearches_conf_is_listed_with_its_local_layer(apps_dir: Path) -> None:
+    local = apps_dir / "SecApp" / "local" / "savedsearches.conf"
+    write(local, local.read_text() + "[Bad domain]\ndisabled = 1\n")
+    refs = saved_searches(apps_dir / "SecApp" / "default" / "savedsearches.conf")
+    assert [r.disabled for r in refs] == [False, True, True, False, False, False]  # as loading sees them
+
+
 def test_app_content_own_first_then_other_apps(apps_dir: Path) -> None:
     content = load_content(apps_dir / "SecApp")
     assert content.macros[("powershell", 0)].definition.endswith('PowerShellCore/Operational"')  # its own

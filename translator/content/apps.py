@@ -91,9 +91,8 @@ class SavedSearchRef:
 
 def saved_searches(path: Path) -> list[SavedSearchRef]:
     """The saved searches in an app, in ``etc/apps`` (each app's), or in one savedsearches.conf."""
-    if path.is_file():
-        conf, app_name, anchor = merged([read_conf(path)]), path.parent.name, path
-        return _refs(conf, anchor, Path(app_name))
+    if path.is_file():  # listed from the same layers the searches load from (local/ over default/)
+        return _refs(_saved_conf(path), path, Path(path.parent.name))
     out: list[SavedSearchRef] = []
     for app in apps_under(path):
         conf = app_conf(app, SAVED_SEARCHES)
