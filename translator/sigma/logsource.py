@@ -247,7 +247,7 @@ def infer(
             f"picks {picked[0].get('product')} ({picked[1]})"
         )
     if unknown or (not groups and index_terms):
-        return _custom_result(result, groups, index_terms, rest)
+        return _custom_result(groups, index_terms, rest)  # the notes and reasons above no longer apply
     for t in index_terms:
         result.reasons.append(f"index={t[1]} not carried over: Sigma has no index (the rule matches any index)")
     logsource: dict[str, str] = {}
@@ -299,7 +299,7 @@ def _channel_condition(
 
 
 def _custom_result(
-    result: LogsourceResult, source_groups: list[list[Term]], index_terms: list[Term], rest: list[ast.SearchExpr]
+    source_groups: list[list[Term]], index_terms: list[Term], rest: list[ast.SearchExpr]
 ) -> LogsourceResult:
     """A custom logsource from source terms some of which no table knows; its definition carries
     every source term and the index, so the selection is kept exactly."""
@@ -308,17 +308,12 @@ def _custom_result(
     logsource = _custom(groups)
     logsource["definition"] = source.definition()
     names = " ".join(" OR ".join(f"{f}={v}" for f, v in g) for g in groups)
-    result.notes.append(
+    note = (
         f"custom logsource {'/'.join(v for k, v in logsource.items() if k != 'definition')} for {names} "
         "(no table names it): its definition keeps the Splunk terms; the Splunk target maps it back to them, "
         "other targets need a pipeline entry for it"
     )
-    result.reasons = [r for r in result.reasons if "name several platforms" not in r]
-    result.notes = [n for n in result.notes if not n.startswith(("logsource from", "the source terms ("))]
-    result.logsource = logsource
-    result.remaining = rest
-    result.custom = True
-    return result
+    return LogsourceResult(logsource, rest, notes=[note], custom=True)
 
 
 def _same(items: list[Any]) -> bool:
