@@ -76,13 +76,9 @@ def _raw_cim_names(fields: Flat, out: Flat) -> None:
         return
 
 
-@cache
 def _always(dataset: str, category: str) -> tuple[str, ...]:
     """The CIM fields the add-ons set on every event of the Windows feed of ``dataset`` for ``category``."""
-    for feed in load_table("cim")["datasets"][dataset_name(dataset)]["feeds"]:
-        if feed["logsource"] == {"product": "windows", "category": category}:
-            return tuple(feed.get("always", ()))
-    return ()
+    return next((always for key, *_, always in _feeds(dataset) if key == ("windows", category, "")), ())
 
 
 def cim_fields(dataset: str, view: Flat, separator: str, spec_fields: dict[str, Any] | None = None) -> Flat:
