@@ -137,17 +137,20 @@ class Parser:
             self.next()
             if self._search_operand_ends(stop):
                 raise self.error("dangling NOT: nothing follows it", tok)
-            self.nest(tok)
-            inner = self.search_not(stop)
-            self.depth -= 1
+            inner = self.nested(tok, lambda: self.search_not(stop))
             return ast.Not(inner)
         return self.search_primary(stop)
 
-    def nest(self, tok: Token) -> None:
-        """Enter a parenthesis or subsearch: past MAX_DEPTH, an error at it instead of a stack overflow."""
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
+    def nested(self, tok: Token, parse: Callable[[], _T]) -> _T:
+        """``parse()`` one level deeper (a parenthesis, subsearch or prefix operator at ``tok``): past
+        MAX_DEPTH, an error at it instead of a stack overflow."""
+        if self.depth >= MAX_DEPTH:
             raise self.error(f"nested deeper than {MAX_DEPTH} parentheses or subsearches", tok)
+        self.depth += 1
+        try:
+            return parse()
+        finally:
+            self.depth -= 1
 
     def search_primary(self, stop: tuple[str, ...]) -> ast.SearchExpr:
         tok = self.peek()
@@ -155,18 +158,14 @@ class Parser:
             self.next()
             if self.peek().kind is Kind.RPAREN:
                 raise self.error("empty parentheses", tok)
-            self.nest(tok)
-            inner = self.search_expr(stop=())
-            self.depth -= 1
+            inner = self.nested(tok, lambda: self.search_expr(stop=()))
             close = self.next()
             if close.kind is not Kind.RPAREN:
                 raise self.error("unbalanced '(': no matching ')'", tok)
             return inner
         if tok.kind is Kind.LBRACKET:
             self.next()
-            self.nest(tok)
-            inner_pipeline = self.pipeline()
-            self.depth -= 1
+            inner_pipeline = self.nested(tok, self.pipeline)
             close = self.next()
             if close.kind is not Kind.RBRACKET:
                 raise self.error("unbalanced '[': no matching ']'", tok)
@@ -240,9 +239,7 @@ class Parser:
         tok = self.peek(Mode.EXPR)
         if tok.is_word("not") or (tok.kind is Kind.OP and tok.value == "!"):
             self.next(Mode.EXPR)
-            self.nest(tok)
-            inner = self.expr_not()
-            self.depth -= 1
+            inner = self.nested(tok, self.expr_not)
             return ast.Unary("not", inner)
         return self.expr_compare()
 
@@ -284,9 +281,7 @@ class Parser:
         tok = self.peek(Mode.EXPR)
         if tok.kind is Kind.OP and tok.value == "-":
             self.next(Mode.EXPR)
-            self.nest(tok)
-            inner = self.expr_unary()
-            self.depth -= 1
+            inner = self.nested(tok, self.expr_unary)
             return ast.Unary("-", inner)
         return self.expr_primary()
 
@@ -301,9 +296,7 @@ class Parser:
         if tok.kind is Kind.FIELDQ:
             return ast.Field(tok.value, quoted=True)
         if tok.kind is Kind.LPAREN:
-            self.nest(tok)
-            inner = self.expr()
-            self.depth -= 1
+            inner = self.nested(tok, self.expr)
             if self.next(Mode.EXPR).kind is not Kind.RPAREN:
                 raise self.error("unbalanced '(': no matching ')'", tok)
             return inner
@@ -326,11 +319,7 @@ class Parser:
         if self.peek(Mode.EXPR).kind is Kind.RPAREN:
             self.next(Mode.EXPR)
             return ()
-        self.nest(open_tok)
-        try:
-            return self._args(open_tok, args)
-        finally:
-            self.depth -= 1
+        return self.nested(open_tok, lambda: self._args(open_tok, args))
 
     def _args(self, open_tok: Token, args: list[ast.Expr]) -> tuple[ast.Expr, ...]:
         while True:
