@@ -219,9 +219,9 @@ _NULL_IF_ARG_NULL = {"lower", "upper", "len", "tostring", "trim", "ltrim", "rtri
 # ("field", F) / ("all", (...)) / ("any", (...)) over the presence of event fields.
 Presence = bool | tuple[str, object]
 
-_PRESENT_IF_ALL = {"lower", "upper", "len", "tostring", "trim", "ltrim", "rtrim", "substr", "replace", "urldecode",
-                   "split", "mvjoin", "mvdedup", "mvsort", "mvcount", "md5", "sha1", "sha256", "sha512",
-                   "base64decode", "base64encode"}  # fmt: skip
+# calls with a value exactly when their first argument has one
+_PRESENT_IF_ALL = _NULL_IF_ARG_NULL | {"split", "mvjoin", "mvdedup", "mvsort", "mvcount", "md5", "sha1", "sha256",
+                                       "sha512", "base64decode", "base64encode"}  # fmt: skip
 
 
 def presence(expr: ast.Expr, scope: FieldScope) -> Presence | None:
