@@ -303,7 +303,7 @@ def test_outer_join_keeps_every_row() -> None:
     ("query", "why"),
     [
         ("sourcetype=aws:cloudtrail eventName=X | where len(userName) > 3", "where len(userName) > 3"),
-        ("sourcetype=aws:cloudtrail eventName=X | eval a=1 | search a=1", "a is computed"),
+        ("sourcetype=aws:cloudtrail eventName=X | eval a=len(userName) | search a=1", "a is computed"),
         ("sourcetype=aws:cloudtrail eventName=X index=main", "index=main"),
         ("sourcetype=aws:cloudtrail eventName=X attach", "keyword"),
     ],

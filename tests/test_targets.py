@@ -23,7 +23,7 @@ from translator.sigma.rule import collection_of, load_rule
 
 # Targets whose own field model has no PowerShell script-block text: the backend (with its
 # default pipeline) refuses the reference rule, and the report must say why.
-NO_SCRIPT_BLOCKS = {"carbon_black", "cortex_xdr", "kusto", "panther", "secops", "sentinel_one_pq"}
+NO_SCRIPT_BLOCKS = {"carbon_black", "cortex_xdr", "panther", "secops", "sentinel_one_pq"}
 
 
 def test_every_installed_backend_is_a_target() -> None:

@@ -10,6 +10,7 @@ import argparse
 import json
 import signal
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -20,6 +21,7 @@ from translator.content.loader import is_content_root
 from translator.emit import targets as tg
 from translator.emit.reports import html_report, junit_xml
 from translator.emit.writer import write_atomic
+from translator.engine import baseline
 from translator.errors import TranslatorError
 from translator.spl.ast import to_json
 from translator.spl.printer import print_pipeline
@@ -100,6 +102,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--generate",
         action="store_true",
         help="also synthesize events from each original search (positives and near misses), kept beside the report",
+    )
+    pr.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="FILE",
+        help="accepted results (YAML/JSON): fail only on what got worse than them",
+    )
+    pr.add_argument("--write-baseline", type=Path, metavar="FILE", help="write this run's results as the baseline")
+    pr.add_argument(
+        "--fail-on",
+        default=",".join(baseline.DEFAULT_FAIL_ON),
+        metavar="LIST",
+        help=f"what fails the run, comma-separated: {', '.join(baseline.CATEGORIES)} (default: %(default)s)",
+    )
+    pr.add_argument(
+        "--changed-since",
+        metavar="GIT_REF",
+        help="check only detections whose file, or a macro, lookup or data source they use, changed since GIT_REF",
     )
     pr.add_argument("-q", "--quiet", action="store_true", help="print only differences and the summary")
     _add_logsources_option(pr)
@@ -312,7 +332,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if args.html:
         write_atomic(args.html, html_report(results, opts.targets))  # type: ignore[arg-type]
     if args.spl is None:
-        _print_results(results, quiet=args.quiet or len(results) > 25)
+        _print_results(results, quiet=args.quiet, compact=len(results) > 25)
     for label, path in (("report", args.report), ("junit", args.junit), ("html", args.html)):
         if path:
             print(f"{label}: {path}")
@@ -342,17 +362,19 @@ def _progress(total: int):  # type: ignore[no-untyped-def]
     return show
 
 
-def _print_results(results: list[DetectionResult], quiet: bool) -> None:
+def _print_results(results: list[DetectionResult], quiet: bool, compact: bool) -> None:
+    """Per detection, then the summary. ``quiet``: only inputs that could not be read (stderr) and the
+    summary; ``compact`` (a batch): only detections that are not exact or failed a target."""
     for r in results:
-        if quiet and r.status in ("exact",) and not r.target_errors:
-            continue
         if not r.loaded:
             print(f"error  {r.reasons[0]}", file=sys.stderr)
+            continue
+        if quiet or (compact and r.status in ("exact",) and not r.target_errors):
             continue
         print(f"{r.status:<11} {r.file}")
         for reason in r.reasons:
             print(f"            - {reason}")
-        if not quiet:
+        if not compact:
             if r.sigma:
                 print(f"            sigma: {r.sigma}")
             for name, path in r.outputs.items():
@@ -364,6 +386,9 @@ def _print_results(results: list[DetectionResult], quiet: bool) -> None:
         f"{s['total']} detection(s): {s['exact']} exact, {s['partial']} partial, "
         f"{s['unsupported']} unsupported, {s['error']} error"
     )
+    failed = Counter(name for r in results for name in r.target_errors)
+    if failed:
+        print("target failures: " + ", ".join(f"{name} {n}" for name, n in sorted(failed.items())))
 
 
 # -- parse ---------------------------------------------------------------------------
@@ -456,8 +481,18 @@ def cmd_parity(args: argparse.Namespace) -> int:
     for p in args.events:
         if not p.exists():
             raise UsageError(f"{p}: no such file or folder")
+    fail_on = baseline.parse_fail_on(args.fail_on)
+    accepted = baseline.load(args.baseline) if args.baseline else None
     _load_logsources(args)
     items = collect_inputs(args.paths, args.include_disabled)
+    if args.changed_since:
+        from translator.content.changes import changed_items
+
+        before = len(items)
+        items = changed_items(items, args.changed_since, content_loader(args.content))
+        print(f"--changed-since {args.changed_since}: {len(items)} of {before} detection(s) to check")
+        if not items:
+            return EXIT_OK
     if args.sigma is not None and not args.sigma.is_dir():
         raise UsageError(f"{args.sigma}: not a folder of Sigma rules")
     generated = None
@@ -471,8 +506,14 @@ def cmd_parity(args: argparse.Namespace) -> int:
         sigma_dir=args.sigma,
         generate_to=generated,
     )
+    verdict = baseline.judge(result.results, accepted, fail_on)
     if args.report:
-        write_atomic(args.report, json.dumps(result.to_json(), indent=2) + "\n")
+        data = result.to_json()
+        data["baseline"] = {"file": str(args.baseline) if args.baseline else None, "fail_on": list(fail_on)}
+        data["baseline"].update(verdict.to_json())
+        write_atomic(args.report, json.dumps(data, indent=2) + "\n")
+    if args.write_baseline:
+        write_atomic(args.write_baseline, baseline.dump(result.results, args.write_baseline))
     if args.junit:
         write_atomic(args.junit, parity_junit(result))
     if args.html:
@@ -509,12 +550,19 @@ def cmd_parity(args: argparse.Namespace) -> int:
             f"emitted {name} queries run locally: {counts['equal']} equal to the Sigma rule, "
             f"{counts['differ']} differ, {counts['not_evaluable']} not evaluable"
         )
-    for label, path in (("report", args.report), ("junit", args.junit), ("html", args.html)):
+    for line in verdict.worse:
+        print(f"worse than {'the baseline' if accepted is not None else 'allowed'} ({args.fail_on}): {line}")
+    for line in verdict.tighter:
+        print(f"baseline can be tightened: {line}")
+    for line in verdict.stale:
+        print(f"baseline can be tightened: {line}")
+    labels = (("report", args.report), ("junit", args.junit), ("html", args.html), ("baseline", args.write_baseline))
+    for label, path in labels:
         if path:
             print(f"{label}: {path}")
     if result.events == 0 and result.problems:
         return EXIT_USAGE
-    return EXIT_FAILED if s["differ"] or s["error"] else EXIT_OK
+    return EXIT_FAILED if verdict.worse else EXIT_OK
 
 
 def cmd_targets() -> int:
@@ -523,12 +571,13 @@ def cmd_targets() -> int:
     names = tg.backend_names()
     width = max(len(n) for n in [*names, *table["aliases"], "all"]) + 2
     for name in names:
-        cls = tg.plugins().backends[name]
-        defaults = table["targets"].get(name, {}).get("pipelines", {})
-        pipes = "; ".join(f"{k}: {', '.join(v)}" for k, v in defaults.items()) or "none"
-        formats = ", ".join(f"{f} (unavailable offline)" if f in blocked else f for f in cls.formats)
+        spec = table["targets"].get(name, {})
+        pipes = "; ".join(f"{k}: {', '.join(v)}" for k, v in spec.get("pipelines", {}).items()) or "none"
+        formats = ", ".join(f"{f} (unavailable offline)" if f in blocked else f for f in tg.formats(name))
         print(f"{name:<{width}}formats: {formats}")
         print(f"{'':<{width}}default pipelines: {pipes}")
+        if spec.get("fallback"):
+            print(f"{'':<{width}}when they fail a rule: {', '.join(spec['fallback'])}")
     for alias, members in table["aliases"].items():
         print(f"{alias:<{width}}alias for: {', '.join(members)}")
     print(f"{'all':<{width}}every target above")

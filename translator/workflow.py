@@ -18,6 +18,7 @@ from typing import Any
 from sigma.exceptions import SigmaError
 
 from translator.content import Content, Detection, find_content_root, load_content, load_detection
+from translator.content.schedule import Schedule
 from translator.data import logsource_overrides, set_logsource_overrides
 from translator.emit import targets as tg
 from translator.emit.writer import write_atomic
@@ -169,7 +170,7 @@ def convert_detection(det: Detection, content: Content, rel: Path, opts: Convert
         return res
     meta, meta_notes = sigma_metadata(det)
     res.notes.extend(meta_notes)
-    _finish(res, build_docs(draft, meta, rule_name(rel.stem)), rel, opts)
+    _finish(res, build_docs(draft, meta, rule_name(rel.stem)), rel, opts, schedule)
     return res
 
 
@@ -184,15 +185,26 @@ def convert_query(
     """A bare SPL query (no ESCU YAML): metadata is only a title; ``data_sources`` play the YAML's part;
     ``logsource`` places a search that names no source."""
     res = DetectionResult("<spl>", "", title)
-    draft = _draft(res, query, content, "query", data_sources=data_sources, logsource=logsource)
-    if draft is None:
-        res.loaded = False
-    elif draft.detection is not None:
-        _finish(res, build_docs(draft, {"title": title, "level": "medium"}), Path("spl_query"), opts)
+    try:
+        draft = _draft(res, query, content, "query", data_sources=data_sources, logsource=logsource)
+        if draft is None:
+            res.loaded = False
+        elif draft.detection is not None:
+            _finish(res, build_docs(draft, {"title": title, "level": "medium"}), Path("spl_query"), opts)
+    except TranslatorError:
+        raise
+    except Exception as exc:  # a bug gets the same report as in a batch, not a traceback
+        res.status, res.reasons = ERROR, [internal_error("the translator", exc)]
     return res
 
 
-def _finish(res: DetectionResult, docs: list[dict[str, Any]], rel: Path, opts: ConvertOptions) -> None:
+def _finish(
+    res: DetectionResult,
+    docs: list[dict[str, Any]],
+    rel: Path,
+    opts: ConvertOptions,
+    schedule: Schedule | None = None,
+) -> None:
     """Check the rule with pySigma, emit every target, write files."""
     rule_yaml = to_yaml(*docs)
     try:
@@ -208,10 +220,11 @@ def _finish(res: DetectionResult, docs: list[dict[str, Any]], rel: Path, opts: C
         sigma_path = opts.rules_out / rel.with_suffix(".yml")
         write_atomic(sigma_path, rule_yaml)
         res.sigma = str(sigma_path)
+    timing = {"period": schedule.window() or "", "frequency": schedule.every() or ""} if schedule else None
     for name in opts.targets:
-        target = tg.Target(name, tuple(opts.pipelines or tg.default_pipelines(name, product)), opts.format)
+        target = tg.default_target(name, product, opts.format, tuple(opts.pipelines))
         try:
-            query = tg.convert(docs, target)
+            query = tg.convert(docs, target, timing)
         except tg.TargetError:
             raise
         except Exception as exc:  # a backend failing on one rule must not stop the batch

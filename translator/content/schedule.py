@@ -45,6 +45,26 @@ class Schedule:
                 return f"{seconds // size}{unit}"
         return f"{seconds}s"
 
+    def every(self) -> str | None:
+        """How often the cron schedule runs, as a timespan (``*/5 * * * *`` -> ``5m``, ``0 * * * *`` ->
+        ``1h``, ``0 3 * * *`` -> ``1d``), or None when it does not run at a fixed interval."""
+        parts = self.cron.split()
+        if len(parts) != 5 or parts[2:] != ["*", "*", "*"]:
+            return None
+        minute, hour = parts[:2]
+        step = re.fullmatch(r"(?:\*|0)/(\d+)", minute)
+        if step and hour == "*":
+            return f"{int(step.group(1))}m" if 60 % int(step.group(1)) == 0 else None
+        if minute.isdigit():
+            if hour == "*":
+                return "1h"
+            hstep = re.fullmatch(r"(?:\*|0)/(\d+)", hour)
+            if hstep:
+                return f"{int(hstep.group(1))}h" if 24 % int(hstep.group(1)) == 0 else None
+            if hour.isdigit():
+                return "1d"
+        return None
+
 
 def _offset(text: str) -> tuple[int, str] | None:
     """(seconds relative to now, snap unit) of a Splunk relative time: ``-70m@m``, ``-1d@d``, ``now``."""

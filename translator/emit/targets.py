@@ -10,13 +10,18 @@ from __future__ import annotations
 import importlib
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
+import yaml
+from sigma.collection import SigmaCollection
 from sigma.conversion.base import Backend
+from sigma.correlations import SigmaCorrelationRule
 from sigma.plugins import InstalledSigmaPlugins
 from sigma.processing.pipeline import ProcessingPipeline
+from sigma.rule import SigmaRule
 
 from translator.data import load_table
 from translator.emit import attack_data
@@ -34,6 +39,9 @@ def plugins() -> InstalledSigmaPlugins:
     for name, spec in load_table("targets").get("extra_pipelines", {}).items():
         module, _, func = spec.partition(":")
         found.pipelines.setdefault(name, getattr(importlib.import_module(module), func))
+    for name, spec in load_table("targets").get("backend_overrides", {}).items():
+        module, _, cls = spec.partition(":")
+        found.backends[name] = getattr(importlib.import_module(module), cls)
     for name, spec in load_table("targets").get("extra_backends", {}).items():
         module, _, cls = spec.partition(":")
         try:
@@ -77,11 +85,26 @@ def default_pipelines(target: str, product: str) -> list[str]:
     return list(spec.get(product, spec.get("*", [])))
 
 
+def default_target(name: str, product: str, fmt: str = "default", pipelines: tuple[str, ...] = ()) -> Target:
+    """A target as the tables configure it for a product: its pipelines, or ``pipelines`` when the user
+    chose them (then no fallback: the user's choice is not second-guessed)."""
+    if pipelines:
+        return Target(name, pipelines, fmt)
+    fallback = tuple(_spec(name).get("fallback", ()))
+    return Target(name, tuple(default_pipelines(name, product)), fmt, fallback)
+
+
+def formats(name: str) -> list[str]:
+    """A target's output formats: its backend's, then ours that wrap its queries (``sentinel_rule``)."""
+    return [*plugins().backends[name].formats, *_spec(name).get("formats", {})]
+
+
 @dataclass(frozen=True)
 class Target:
     name: str
     pipelines: tuple[str, ...]
     format: str
+    fallback: tuple[str, ...] = ()  # pipelines to try when these fail a rule (data/targets.yml)
 
     def backend(self) -> Backend:
         """The configured backend (one instance per target, pipelines and format, reused across rules)."""
@@ -98,8 +121,11 @@ class Target:
                 raise TargetError(f"unknown pipeline {pname!r}; known: {', '.join(sorted(plugins().pipelines))}")
             pipeline = pipeline + factory()
         cls = plugins().backends[self.name]
-        if self.format not in cls.formats:
-            raise TargetError(f"target {self.name} has no format {self.format!r}; known: {', '.join(cls.formats)}")
+        if self.format not in formats(self.name):
+            known = ", ".join(formats(self.name))
+            raise TargetError(f"target {self.name} has no format {self.format!r}; known: {known}")
+        if self.format not in cls.formats:  # ours: the backend writes its default and we wrap it
+            return replace(self, format="default", fallback=()).build()
         if self.format in load_table("targets").get("attack_formats", ()):
             attack_data.install()  # the format looks ATT&CK up: from our tables, never downloaded
         return cls(processing_pipeline=pipeline)
@@ -110,14 +136,68 @@ def _backend(target: Target) -> Backend:
     return target.build()
 
 
-def convert(rule: str | list[dict[str, Any]], target: Target) -> str:
-    """Run one target on a fresh copy of the rule (backends mutate rules they convert)."""
+def convert(rule: str | list[dict[str, Any]], target: Target, schedule: Mapping[str, str] | None = None) -> str:
+    """Run one target on a fresh copy of the rule (backends mutate rules they convert).
+
+    When the target's pipelines fail the rule and the table names a fallback, the fallback's query
+    is the answer; a format of ours (``formats`` in targets.yml) wraps the backend's default output.
+    """
+    wrap = _spec(target.name).get("formats", {}).get(target.format)
+    inner = replace(target, format="default") if wrap else target
+    try:
+        text = _convert(rule, inner)
+    except Exception as first:
+        if not target.fallback or isinstance(first, TargetError):
+            raise
+        try:
+            text = _convert(rule, replace(inner, pipelines=target.fallback, fallback=()))
+        except Exception as second:
+            raise type(second)(f"{first}; with {', '.join(target.fallback)}: {second}") from second
+    if wrap:
+        text = _function(str(wrap))(text, _first_doc(rule), schedule)
+    return text
+
+
+def _first_doc(rule: str | list[dict[str, Any]]) -> dict[str, Any]:
+    if isinstance(rule, str):
+        docs = [d for d in yaml.safe_load_all(rule) if isinstance(d, dict)]
+        return docs[0] if docs else {}
+    return rule[0] if rule else {}
+
+
+def _convert(rule: str | list[dict[str, Any]], target: Target) -> str:
     if isinstance(rule, list) and _spec(target.name).get("exists_as_wildcard"):
         rule = [_exists_as_wildcard(doc) for doc in rule]
     collection = collection_of(rule)
+    correlate = _spec(target.name).get("correlations")
+    if correlate and any(isinstance(r, SigmaCorrelationRule) for r in collection.rules):
+        text = _correlated(collection, replace(target, pipelines=tuple(correlate["pipelines"])), correlate["write"])
+        return _steady(text, target.name, rule)
     result = target.backend().convert(collection, target.format)
     text = "\n".join(_text(q) for q in result) if isinstance(result, list) else _text(result)
     return _steady(text, target.name, rule)
+
+
+def _correlated(collection: SigmaCollection, target: Target, write: str) -> str:
+    """A correlation for a backend that refuses them: its base rule through the backend, with the
+    fields the correlation reads resolved by the same pipeline, then the target's own aggregation."""
+    correlations = [r for r in collection.rules if isinstance(r, SigmaCorrelationRule)]
+    bases = [r for r in collection.rules if isinstance(r, SigmaRule)]
+    if len(correlations) != 1 or len(bases) != 1:
+        raise TargetError(f"{target.name}: only a correlation over one rule is written")
+    corr, base = correlations[0], bases[0]
+    needed = [*(corr.group_by or []), *([corr.condition.fieldref] if corr.condition.fieldref else [])]
+    base.custom_attributes["translator_kusto_columns_extra"] = needed
+    base._backreferences, base._output = [], True  # converted on its own, as a whole query
+    queries = target.backend().convert_rule(base)
+    columns = base.custom_attributes.get("translator_kusto_columns", {})
+    return _function(write)(str(queries[0]), corr, columns)
+
+
+def _function(spec: str) -> Any:
+    """``module:function`` from targets.yml."""
+    module, _, func = spec.partition(":")
+    return getattr(importlib.import_module(module), func)
 
 
 def _text(query: Any) -> str:

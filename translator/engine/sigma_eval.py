@@ -50,6 +50,7 @@ from sigma.types import (
 )
 
 from translator.engine.regexes import compile_safe
+from translator.sigma.rule import keyword_pattern
 
 Flat = dict[str, Any]
 Predicate = Callable[[Flat], bool]
@@ -275,11 +276,11 @@ def _field_predicate(name: str, match: Callable[[Any], bool]) -> Predicate:
 
 
 def _keyword_test(value: Any) -> Predicate:
-    """A keyword (no field): some value of some field matches."""
+    """A keyword (no field): some value of some field holds it (:func:`keyword_pattern`)."""
     if isinstance(value, SigmaExpansion):
         parts = [_keyword_test(v) for v in value.values]
         return lambda e: any(p(e) for p in parts)
-    match = value_matcher(value)
+    match = value_matcher(keyword_pattern(value) if isinstance(value, SigmaString) else value)
     return lambda e: any(_any_value(v, match) for v in e.values())
 
 

@@ -107,11 +107,15 @@ def _convert(pipeline: ast.Pipeline, data_sources: tuple[str, ...], context: Con
     first = pipeline.commands[0]
     if isinstance(first, ast.TstatsCommand):
         return _convert_tstats(first, pipeline.commands[1:], data_sources, context)
-    if not isinstance(first, ast.SearchCommand) or first.explicit:
-        name = getattr(first, "name", "search")
-        why = load_table("stages")["unsupported"].get(name, "does not search raw events")
-        return RuleDraft(UNSUPPORTED, [f"the search starts with `| {name}`, which {why}"])
-    return _convert_raw(first.expr, pipeline.commands[1:], data_sources, context)
+    if isinstance(first, ast.SearchCommand) and not first.explicit:
+        return _convert_raw(first.expr, pipeline.commands[1:], data_sources, context)
+    name = ast.command_name(first)
+    if name in load_table("stages")["per_event"]:  # `| rex ...` first: it reads every event
+        draft = _convert_raw(None, pipeline.commands, data_sources, context)
+        draft.notes.append(f"the search starts with `| {name}`: read as following a search of every event")
+        return draft
+    why = load_table("stages")["unsupported"].get(name, "does not search raw events")
+    return RuleDraft(UNSUPPORTED, [f"the search starts with `| {name}`, which {why}"])
 
 
 def _convert_raw(

@@ -135,6 +135,7 @@ class Lowering:
 
     field_name: Callable[[str], str | None] = lambda f: f
     reasons: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was folded in by a rewrite (for the report)
 
     def unmapped(self, name: str) -> str:
         """Why a field has no Sigma counterpart (for the report)."""
@@ -151,6 +152,10 @@ class Lowering:
         assert sigma is not None
         return make_and([Item(sigma, ("exists",), (True,)), make_not(equals)])
 
+    def computed(self, expr: ast.Compare | ast.InList) -> Node | None:
+        """A test on a field the search computes, when its values are known (None: they are not)."""
+        return None
+
     def drop(self, expr: ast.SearchExpr, negated: bool, why: str) -> Const:
         self.reasons.append(f"`{print_search(expr)}` not carried over: {why}; the rule is broader")
         return FALSE if negated else TRUE
@@ -165,6 +170,8 @@ def lower(expr: ast.SearchExpr, ctx: Lowering, negated: bool = False) -> Node:
         return make_not(lower(expr.operand, ctx, not negated))
     if isinstance(expr, ast.Compare | ast.InList) and expr.field in STORAGE_FIELDS:
         return ctx.drop(expr, negated, f"Sigma events have no {expr.field.lower()}")
+    if isinstance(expr, ast.Compare | ast.InList) and (known := ctx.computed(expr)) is not None:
+        return known
     if isinstance(expr, ast.Compare | ast.InList) and ctx.field_name(expr.field) is None:
         return ctx.drop(expr, negated, ctx.unmapped(expr.field))
     if isinstance(expr, ast.Compare):

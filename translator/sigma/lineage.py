@@ -37,6 +37,8 @@ class FieldScope:
     never_null: set[str] = field(default_factory=lambda: {"_time"})  # computed names that always have a value
     # computed names -> when they have a value, as a condition on event fields (see :func:`presence`)
     presence: dict[str, Presence] = field(default_factory=dict)
+    # computed names -> the literal values they take and when (see :func:`value_cases`)
+    cases: dict[str, Cases] = field(default_factory=dict)
     wild: list[tuple[str, str]] = field(default_factory=list)  # wildcard renames of an open scope, in order
     moved: dict[str, list[str]] = field(default_factory=dict)  # renamed from a name known only by candidates
 
@@ -55,6 +57,7 @@ class FieldScope:
         self.written.add(name)
         self.moved.pop(name, None)
         self.presence.pop(name, None)
+        self.cases.pop(name, None)
         if event_field is None:
             self.mapping.pop(name, None)
             self.derived.add(name)
@@ -95,12 +98,15 @@ class FieldScope:
                 target = self.resolve(old)
                 moved = self.candidates(old) if target is None else []
                 known, always = self.presence.get(old), old in self.never_null
+                values = self.cases.get(old)
                 self._set(old, None)
                 self._set(new, target)
                 if moved:
                     self.moved[new] = moved
                 if target is None and known is not None:  # a computed value keeps its presence condition
                     self.presence[new] = known
+                if target is None and values is not None:
+                    self.cases[new] = values
                 if target is None and always:
                     self.never_null.add(new)
                 continue
@@ -122,6 +128,7 @@ class FieldScope:
         self.mapping = {b: t for b in by if (t := self.resolve(b)) is not None}
         self.derived = set(outputs) - set(self.mapping)
         self.presence = {b: c for b, c in self.presence.items() if b in by}  # a group's value is its events'
+        self.cases = {b: c for b, c in self.cases.items() if b in by}
         self.open = False
 
     def apply(self, cmd: ast.Command) -> None:
@@ -136,10 +143,13 @@ class FieldScope:
             for a in cmd.assignments:
                 src = self.resolve(a.expr.name) if isinstance(a.expr, ast.Field) else None
                 when = presence(a.expr, self)  # before the assignment: it reads the old values
+                values = value_cases(a.expr, self)
                 (self.never_null.add if never_null(a.expr, self.never_null) else self.never_null.discard)(a.field)
                 self._set(a.field, src)
                 if src is None and when is not None:
                     self.presence[a.field] = when
+                if src is None and values is not None:
+                    self.cases[a.field] = values
         elif isinstance(cmd, ast.FillnullCommand):
             value = cmd.value.text if cmd.value is not None else "0"
             if not cmd.fields:
@@ -193,7 +203,13 @@ class FieldScope:
             if (cmd.option("mode") or "").lower() == "sed":
                 self.derive(target)
             else:
-                self.derive(*REX_GROUP.findall(cmd.args[0].text if cmd.args else ""))
+                pattern = cmd.args[0].text if cmd.args else ""
+                source = self.resolve(target)
+                self.derive(*REX_GROUP.findall(pattern))
+                if source is not None and source not in self.fills and not self.fill_all:
+                    # a group every match fills has a value exactly when the pattern matches the field
+                    for group in mandatory_groups(pattern):
+                        self.presence[group] = ("match", (source, _unwrapped(python_groups(pattern))))
         elif name == "spath" and cmd.option("output"):
             self.derive(cmd.option("output") or "")
         elif name == "iplocation":
@@ -216,8 +232,12 @@ _NULL_IF_ARG_NULL = {"lower", "upper", "len", "tostring", "trim", "ltrim", "rtri
 
 
 # When a computed value is present, as a condition on event fields: True (always), False (never), or
-# ("field", F) / ("all", (...)) / ("any", (...)) over the presence of event fields.
+# ("field", F) / ("all", (...)) / ("any", (...)) over the presence of event fields, ("match", (F, RE))
+# for "the regex RE matches event field F" (a rex capture), ("not", P) for the negation.
 Presence = bool | tuple[str, object]
+# The literal values a computed field takes: (condition, value) pairs whose conditions exclude each
+# other; where none holds the field is null.
+Cases = tuple[tuple[Presence, str], ...]
 
 # calls with a value exactly when their first argument has one
 _PRESENT_IF_ALL = _NULL_IF_ARG_NULL | {"split", "mvjoin", "mvdedup", "mvsort", "mvcount", "md5", "sha1", "sha256",
@@ -272,6 +292,117 @@ def presence(expr: ast.Expr, scope: FieldScope) -> Presence | None:
             return _same_branches(branches)
         return False if all(b is False for b in branches) else None
     return None
+
+
+def value_cases(expr: ast.Expr, scope: FieldScope) -> Cases | None:
+    """The literal values an eval expression takes, each with the condition on event fields under which
+    it does (None when it is not a choice between literals under null tests). ``if(isnotnull(m), "true",
+    "false")`` over a rex capture ``m`` is "true" exactly when the rex pattern matches its field."""
+    if isinstance(expr, ast.Str | ast.Num):
+        return ((True, literal_text(expr)),)
+    if not isinstance(expr, ast.Call):
+        return None
+    name, args = expr.name.lower(), list(expr.args)
+    if name == "if" and len(args) == 3:
+        args = [args[0], args[1], ast.Call("true", ()), args[2]]
+    elif name != "case" or len(args) % 2:
+        return None
+    out: list[tuple[Presence, str]] = []
+    earlier: list[Presence] = []  # a branch holds when its test does and no earlier one did
+    for test, value in zip(args[::2], args[1::2], strict=True):
+        if not isinstance(value, ast.Str | ast.Num):
+            return None
+        holds = True if _always_true(test) else _test_presence(test, scope)
+        if holds is None:
+            return None
+        out.append((_all([*(negate(e) for e in earlier), holds]), literal_text(value)))  # type: ignore[list-item]
+        earlier.append(holds)
+    return tuple((c, v) for c, v in out if c is not False)
+
+
+def literal_text(expr: ast.Str | ast.Num) -> str:
+    return expr.value if isinstance(expr, ast.Str) else expr.text
+
+
+def _test_presence(test: ast.Expr, scope: FieldScope) -> Presence | None:
+    """``isnotnull(x)`` / ``isnull(x)`` as a presence condition on event fields."""
+    null_test = _null_test(test)
+    if null_test is None:
+        return None
+    when = presence(null_test[0], scope)
+    return None if when is None else when if null_test[1] else negate(when)
+
+
+def negate(p: Presence) -> Presence:
+    if isinstance(p, bool):
+        return not p
+    return p[1] if p[0] == "not" else ("not", p)  # type: ignore[return-value]
+
+
+def mandatory_groups(pattern: str) -> list[str]:
+    """Named groups that take part in every match of ``pattern``: neither they nor a group around them
+    is optional or holds an alternation. Conservative: a pattern it cannot scan gives none."""
+    frames: list[dict[str, object]] = [{"name": None, "start": -1, "alt": False}]
+    closed: list[tuple[int, int, object, bool, bool]] = []  # (start, end, name, alternation, optional)
+    i, in_class = 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+        elif c == "(":
+            m = REX_GROUP.match(pattern, i)
+            # a negative lookaround or a conditional may leave what it holds out of a match
+            unsure = pattern.startswith(("(?!", "(?<!", "(?("), i)
+            frames.append({"name": m.group(1) if m else None, "start": i, "alt": unsure})
+        elif c == "|":
+            frames[-1]["alt"] = True
+        elif c == ")":
+            if len(frames) == 1:
+                return []
+            frame = frames.pop()
+            after = pattern[i + 1 : i + 3]
+            optional = after[:1] in ("?", "*") or after.startswith(("{0", "{,"))
+            closed.append((int(frame["start"]), i, frame["name"], bool(frame["alt"]), optional))  # type: ignore[call-overload]
+        i += 1
+    if len(frames) != 1 or in_class or frames[0]["alt"]:
+        return []
+    out = []
+    for start, end, name, _alt, optional in closed:
+        if not name or optional:
+            continue
+        around = [g for g in closed if g[0] < start and g[1] > end]
+        if not any(g[3] or g[4] for g in around):
+            out.append(str(name))
+    return out
+
+
+def python_groups(pattern: str) -> str:
+    """A rex pattern with PCRE's ``(?<name>`` groups spelled ``(?P<name>`` (Python and Sigma read both
+    as named groups; Python's re refuses the first)."""
+    return re.sub(r"\(\?<([A-Za-z_][A-Za-z0-9_]*)>", r"(?P<\1>", pattern)
+
+
+def _unwrapped(pattern: str) -> str:
+    """``(?P<m>RE)`` as ``RE`` when that one group is the whole pattern (it matches where RE does)."""
+    m = re.fullmatch(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>(.*)\)", pattern, re.S)
+    if m is None or "(?P=" in pattern or "\\g<" in pattern:
+        return pattern
+    inner, depth, i = m.group(1), 0, 0
+    while i < len(inner):  # the group's own parenthesis must close at the very end
+        c = inner[i]
+        if c == "\\":
+            i += 2
+            continue
+        depth += (c == "(") - (c == ")")
+        if depth < 0:
+            return pattern
+        i += 1
+    return inner if depth == 0 else pattern
 
 
 def _always_true(cond: ast.Expr) -> bool:

@@ -11,6 +11,7 @@ from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
+from sigma.types import SigmaString, SpecialChars
 from sigma.validators.base import SigmaRuleValidator
 
 from translator.data import load_table
@@ -33,6 +34,15 @@ _ORDER = (
     "falsepositives",
     "level",
 )
+
+
+def keyword_pattern(value: SigmaString) -> SigmaString:
+    """What a Sigma keyword matches: the value anywhere in the event (the specification: keywords are
+    searched across the entire event, the full log message), so in any field's value: ``kw`` is
+    ``*kw*``. Wildcards already at an end stay as they are."""
+    w = SpecialChars.WILDCARD_MULTI
+    head = value if value.startswith(w) else w + value
+    return head if head.endswith(w) else head + w
 
 
 def assemble(meta: dict[str, Any], logsource: dict[str, str], detection: dict[str, Any]) -> dict:

@@ -28,7 +28,7 @@ from translator.sigma.detection import (
     make_or,
     splunk_match,
 )
-from translator.sigma.lineage import FieldScope, Presence, aggregate_outputs
+from translator.sigma.lineage import FieldScope, Presence, aggregate_outputs, literal_text
 from translator.sigma.lookups import Binding, bind, inline_search, inline_where
 from translator.sigma.where import Target, Unfoldable, lower_where
 from translator.spl import ast
@@ -225,10 +225,59 @@ class StageWalker:
             if self.scope.fill_of(str(arg)) is not None:
                 return TRUE  # filled: never null
             return Item(t.sigma, ("exists",), (True,))
+        if kind == "not":
+            inner = self._presence_node(arg)  # type: ignore[arg-type]
+            return None if inner is None else make_not(inner)
+        if kind == "match":
+            event_field, pattern = arg  # type: ignore[misc]
+            t = self.target(str(event_field))
+            if t is None or t.basename is not None:
+                return None
+            return Item(t.sigma, ("re",), (str(pattern),))
         parts = [self._presence_node(c) for c in arg]  # type: ignore[attr-defined]
         if any(p is None for p in parts):
             return None
         return make_and(parts) if kind == "all" else make_or(parts)  # type: ignore[arg-type]
+
+    def _field_compare(self, expr: ast.Expr) -> Node | None:
+        """``where A=B`` / ``A!=B`` between two event fields as ``A|fieldref: B`` (``where`` is false when
+        either is null, so ``!=`` needs both present)."""
+        if not (isinstance(expr, ast.Binary) and expr.op in ("=", "==", "!=")):
+            return None
+        if not (isinstance(expr.left, ast.Field) and isinstance(expr.right, ast.Field)):
+            return None
+        left, right = self.resolve(expr.left.name), self.resolve(expr.right.name)
+        if left is None or right is None or any(t.basename is not None or t.fill is not None for t in (left, right)):
+            return None
+        same = Item(left.sigma, ("fieldref",), (right.sigma,))
+        if expr.op != "!=":
+            return same
+        present = [Item(t.sigma, ("exists",), (True,)) for t in (left, right)]
+        return make_and([*present, make_not(same)])
+
+    def _value_cases(self, name: str) -> list[tuple[Node, str]] | None:
+        """The literal values a computed ``name`` takes, each with its condition as a Sigma node."""
+        cases = self.scope.cases.get(name) if self.scope.resolve(name) is None else None
+        if cases is None:
+            return None
+        out = [(self._presence_node(cond), value) for cond, value in cases]
+        return None if any(n is None for n, _v in out) else out  # type: ignore[return-value]
+
+    def _value_test(self, expr: ast.Expr) -> Node | None:
+        """``where X="v"`` / ``X!="v"`` on a computed X that takes literal values (compared as text,
+        case-sensitively, as ``where`` does): the conditions of the values that pass."""
+        if not (isinstance(expr, ast.Binary) and expr.op in ("=", "==", "!=")):
+            return None
+        left, right = expr.left, expr.right
+        if isinstance(left, ast.Str | ast.Num) and isinstance(right, ast.Field):
+            left, right = right, left
+        if not (isinstance(left, ast.Field) and isinstance(right, ast.Str | ast.Num)):
+            return None
+        cases = self._value_cases(left.name)
+        if cases is None:
+            return None
+        same = expr.op != "!="
+        return make_or([node for node, value in cases if (value == literal_text(right)) == same])
 
     def _update_bindings(self, cmd: ast.Command) -> None:
         """A fill sets a bound output's value for events no row matches; any other write unbinds it."""
@@ -295,6 +344,20 @@ class StageWalker:
                 if when is not None:  # isnull/isnotnull of a computed value: a condition on its inputs
                     self.result.node = make_and([self.result.node, when])
                     self.result.notes.append(f"`{text}` folded in as the presence of what it is computed from")
+                    continue
+                when = self._field_compare(conj)
+                if when is not None:  # two event fields compared: a field reference
+                    self.result.node = make_and([self.result.node, when])
+                    self.result.reasons.append(
+                        f"`{text}` compares the two values as they are written (and numbers as numbers); the "
+                        "rule's field reference compares them as text without case: values that differ only in "
+                        "case also match, which is broader, and numbers written differently (1 and 01) do not"
+                    )
+                    continue
+                when = self._value_test(conj)
+                if when is not None:  # a computed value compared with a literal: the cases giving it
+                    self.result.node = make_and([self.result.node, when])
+                    self.result.notes.append(f"`{text}` folded in through the values it is computed as")
                     continue
                 self.result.reasons.append(f"`where {print_expr(conj)}` not carried over: {why}; the rule is broader")
                 continue
@@ -403,10 +466,13 @@ class StageWalker:
             text = f"search {print_search(conj)}"
             if self._inline(_search_fields(conj), lambda n, b, c=conj: inline_search(c, n, b), text):
                 continue
-            ctx = ScopedLowering(base=self.base_ctx(), event_field=self._event_field, fill=self._fill)
+            ctx = ScopedLowering(
+                base=self.base_ctx(), event_field=self._event_field, fill=self._fill, cases=self._value_cases
+            )
             node = lower(conj, ctx)
             if ctx.reasons:
                 self.result.reasons.extend(ctx.reasons)
+            self.result.notes.extend(ctx.notes)
             if node != TRUE:
                 self.result.node = make_and([self.result.node, node])
                 self.result.notes.append(f"`search {print_search(conj)}` folded into the detection")
@@ -419,9 +485,27 @@ class ScopedLowering(Lowering):
     base: Lowering = field(default_factory=Lowering)
     event_field: Callable[[str], str | None] = lambda name: name
     fill: Callable[[str], str | None] = lambda name: None  # the value a fill gave rows lacking the field
+    # a computed name's literal values, each with its condition (see StageWalker._value_cases)
+    cases: Callable[[str], list[tuple[Node, str]] | None] = lambda name: None
 
     def __post_init__(self) -> None:
         self.field_name = self._sigma_name
+
+    def computed(self, expr: ast.Compare | ast.InList) -> Node | None:
+        """``X=v``, ``X!=v``, ``X IN (...)`` on a computed X that takes literal values: the conditions
+        of the values the search value matches (as the search language matches: any case, wildcards)."""
+        cases = self.cases(expr.field) if self.event_field(expr.field) is None else None
+        if cases is None:
+            return None
+        if isinstance(expr, ast.InList):
+            patterns, same = [v.text for v in expr.values], True
+        elif expr.op in ("=", "!="):
+            patterns, same = [expr.value.text], expr.op == "="
+        else:
+            return None
+        hits = [node for node, value in cases if any(splunk_match(value, p) for p in patterns) == same]
+        self.notes.append(f"`{print_search(expr)}` folded in through the values it is computed as")
+        return make_or(hits)
 
     def _sigma_name(self, name: str) -> str | None:
         ev = self.event_field(name)
