@@ -180,3 +180,78 @@ def test_changed_since_on_the_cli(repo: Path, tmp_path: Path, capsys: pytest.Cap
     assert "0 of 2 detection(s) to check" in capsys.readouterr().out
     assert main(["parity", str(repo / "detections"), "--events", str(events), "--changed-since", "nope"]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+# -- adoption files ---------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _readme_gate_command() -> str:
+    lines = [x.split("#")[0].strip() for x in (ROOT / "README.md").read_text().splitlines()]
+    gate = [x for x in lines if x.startswith("translate parity") and "--baseline" in x]
+    assert gate, "README shows the CI gate's parity command"
+    return gate[0]
+
+
+@pytest.mark.parametrize("name", ["github-actions.yml", "gitlab-ci.yml"])
+def test_ci_workflow_examples_are_valid_and_run_what_the_readme_shows(name: str) -> None:
+    data = yaml.safe_load((ROOT / "docs" / "ci" / name).read_text())
+    assert isinstance(data, dict)
+    if name == "github-actions.yml":
+        steps = data["jobs"]["parity"]["steps"]
+        commands = [s["run"] for s in steps if "run" in s]
+        assert any("junit" in str(s.get("uses", "")) for s in steps)  # the JUnit report is published
+    else:
+        commands = data["parity"]["script"]
+        assert data["parity"]["artifacts"]["reports"]["junit"] == ["convert.xml", "parity.xml"]
+    assert any(c.startswith("translate convert") for c in commands)
+    assert _readme_gate_command() in commands
+
+
+def test_pre_commit_hook_definitions_name_real_commands() -> None:
+    hooks = {h["id"]: h for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
+    assert set(hooks) == {"translate-convert", "translate-parity"}
+    for hook in hooks.values():
+        assert hook["language"] == "python" and hook["entry"].startswith("translate ")
+    assert "--changed-since" in hooks["translate-parity"]["entry"]
+
+
+def _pre_commit(args: list[str], cwd: Path, home: Path) -> subprocess.CompletedProcess[str]:
+    import os
+    import sys
+
+    env = {**os.environ, "PRE_COMMIT_HOME": str(home), "PRE_COMMIT_COLOR": "never"}
+    return subprocess.run(
+        [sys.executable, "-m", "pre_commit", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=1200
+    )
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_pre_commit_hooks_for_real(tmp_path: Path) -> None:
+    """The hooks install from this repository (pip, from the package registry) and run on a commit."""
+    pytest.importorskip("pre_commit", reason="pre-commit is in the test extras")
+    if not (ROOT / ".git").exists():
+        pytest.skip("pre-commit installs hooks from a git repository; this checkout is not one")
+    home = tmp_path / "pre-commit-home"
+    repo = tmp_path / "content"
+    shutil.copytree(EXAMPLES, repo)
+    _git(repo, "init", "-q")
+    _git(repo, "-c", "user.email=t@t", "-c", "user.name=t", "add", ".")
+    _git(repo, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "-m", "base")
+    broken = repo / "detections" / "endpoint" / "broken.yml"
+    broken.write_text("name: Broken\nid: 5a1b2c3d-0000-4000-8000-000000000009\nsearch: 'source=x | eval a=('\n")
+    _git(repo, "add", ".")
+    done = _pre_commit(
+        ["try-repo", str(ROOT), "translate-convert", "--files", str(broken.relative_to(repo))], repo, home
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "broken.yml" in done.stdout and "Traceback" not in done.stdout
+    broken.unlink()
+    detection = repo / "detections" / "endpoint" / REFERENCE_EXAMPLE.name
+    _git(repo, "add", "-A")
+    done = _pre_commit(
+        ["try-repo", str(ROOT), "translate-convert", "--files", str(detection.relative_to(repo))], repo, home
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 exact" in done.stdout or "Passed" in done.stdout

@@ -145,6 +145,9 @@ def _add_output_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("--html", type=Path, metavar="FILE.html", help="write a self-contained HTML report")
     c.add_argument("--jobs", type=_positive, default=1, metavar="N", help="convert in N processes (same output)")
     c.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
+    c.add_argument(
+        "--no-write", action="store_true", help="convert and report, but write no rule or query files (checks, hooks)"
+    )
     _add_logsources_option(c)
     c.add_argument("--include-disabled", action="store_true", help="also convert saved searches marked disabled")
 
@@ -292,7 +295,7 @@ def _options(args: argparse.Namespace) -> ConvertOptions:
     targets = tg.resolve_targets(args.to)
     for name in targets:  # fail fast on a bad pipeline or format, before any work
         tg.Target(name, tuple(args.pipeline or tg.default_pipelines(name, "windows")), args.format).backend()
-    return ConvertOptions(targets, list(args.pipeline), args.format, args.rules_out, args.out)
+    return ConvertOptions(targets, list(args.pipeline), args.format, args.rules_out, args.out, write=not args.no_write)
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
