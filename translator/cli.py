@@ -366,12 +366,14 @@ def _progress(total: int):  # type: ignore[no-untyped-def]
 
 
 def _print_results(results: list[DetectionResult], quiet: bool, compact: bool) -> None:
-    """Per detection, then the summary. ``quiet``: only inputs that could not be read (stderr) and the
-    summary; ``compact`` (a batch): only detections that are not exact or failed a target."""
+    """Per detection, then the summary. ``quiet``: only errors (stderr, one line each) and the summary;
+    ``compact`` (a batch): only detections that are not exact or failed a target."""
     for r in results:
         if not r.loaded:
             print(f"error  {r.reasons[0]}", file=sys.stderr)
             continue
+        if quiet and r.status == "error":
+            print(f"error  {r.file}: {r.reasons[0] if r.reasons else 'no reason given'}", file=sys.stderr)
         if quiet or (compact and r.status in ("exact",) and not r.target_errors):
             continue
         print(f"{r.status:<11} {r.file}")
