@@ -59,21 +59,34 @@ def test_corpus_reference_command_from_issue(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    code, _, _ = run(capsys, str(REFERENCE_CORPUS), "--to", "elastic", "--to", "splunk", "--report", "r.json")
+    code, out, _ = run(capsys, str(REFERENCE_CORPUS), "--to", "elastic", "--to", "splunk", "--report", "r.json")
     assert code == 0
     assert len(list((tmp_path / "sigma_rules").glob("*.yml"))) == 1
-    assert sorted(p.parent.name for p in (tmp_path / "outputs").glob("*/*")) == ["eql", "esql", "lucene", "splunk"]
+    assert not (tmp_path / "outputs").exists()  # one detection, no --out: its queries are printed
+    assert [x for x in out.splitlines() if x.startswith("# ")] == ["# lucene", "# esql", "# eql", "# splunk"]
     assert json.loads((tmp_path / "r.json").read_text())["detections"][0]["status"] == "exact"
+    code, _, _ = run(capsys, str(REFERENCE_CORPUS), "--to", "elastic", "--to", "splunk", "--out", "outputs")
+    assert sorted(p.parent.name for p in (tmp_path / "outputs").glob("*/*")) == ["eql", "esql", "lucene", "splunk"]
 
 
 def test_demo(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, out, _ = run(capsys, "demo", "--rules-out", str(tmp_path / "r"), "--out", str(tmp_path / "o"))
+    code, out, _ = run(capsys, "demo", str(tmp_path / "d"))
     assert code == 0
     assert "status: exact" in out
-    assert (tmp_path / "r" / f"{REFERENCE_EXAMPLE.stem}.yml").is_file()
+    assert (tmp_path / "d" / "sigma_rules" / f"{REFERENCE_EXAMPLE.stem}.yml").is_file()
     for target in TARGET_FIELD:
-        assert (tmp_path / "o" / target).is_dir()
-        assert str(tmp_path / "o" / target) in out
+        assert (tmp_path / "d" / "outputs" / target).is_dir()
+        assert str(tmp_path / "d" / "outputs" / target) in out
+
+
+def test_demo_leaves_the_rule_pack_alone(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sigma_rules").mkdir()
+    assert run(capsys, "demo")[0] == 0
+    assert not any((tmp_path / "sigma_rules").iterdir())  # the checkout's pack folders stay as they were
+    assert (tmp_path / "demo_output" / "sigma_rules" / f"{REFERENCE_EXAMPLE.stem}.yml").is_file()
 
 
 def test_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

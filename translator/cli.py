@@ -7,17 +7,21 @@ error, a target failing); 2 bad usage or unreadable input.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import signal
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
 from translator import __version__, workflow
 from translator.content import Content, apps, iter_detection_files, load_detection
 from translator.content.loader import is_content_root
+from translator.emit import manifest
 from translator.emit import targets as tg
 from translator.emit.reports import html_report, junit_xml
 from translator.emit.writer import write_atomic
@@ -128,8 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("targets", help="list output targets, their formats and default pipelines")
 
     d = sub.add_parser("demo", help="run the bundled example end to end")
-    d.add_argument("--rules-out", type=Path, default=Path("sigma_rules"))
-    d.add_argument("--out", type=Path, default=Path("outputs"))
+    d.add_argument(
+        "dir",
+        nargs="?",
+        type=Path,
+        default=Path("demo_output"),
+        help="folder for the demo's rule and queries (default: demo_output; the checkout's sigma_rules/ and "
+        "outputs/ hold the corpus rule pack)",
+    )
     return p
 
 
@@ -139,7 +149,12 @@ def _add_output_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("--pipeline", action="append", default=[], metavar="P", help="pySigma pipeline (replaces defaults)")
     c.add_argument("--format", default="default", help="backend output format (default: default)")
     c.add_argument("--rules-out", type=Path, default=Path("sigma_rules"), help="folder for Sigma rules")
-    c.add_argument("--out", type=Path, default=Path("outputs"), help="folder for target queries")
+    c.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder for target queries (default: outputs/; one detection without --out prints them)",
+    )
     c.add_argument("--report", type=Path, help="write the JSON report here")
     c.add_argument("--junit", type=Path, metavar="FILE.xml", help="write a JUnit XML report (one test per detection)")
     c.add_argument("--html", type=Path, metavar="FILE.html", help="write a self-contained HTML report")
@@ -295,12 +310,14 @@ def _options(args: argparse.Namespace) -> ConvertOptions:
     targets = tg.resolve_targets(args.to)
     for name in targets:  # fail fast on a bad pipeline or format, before any work
         tg.Target(name, tuple(args.pipeline or tg.default_pipelines(name, "windows")), args.format).backend()
-    return ConvertOptions(targets, list(args.pipeline), args.format, args.rules_out, args.out, write=not args.no_write)
+    out = args.out if args.out is not None else Path("outputs")
+    return ConvertOptions(targets, list(args.pipeline), args.format, args.rules_out, out, write=not args.no_write)
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
     _load_logsources(args)
     opts = _options(args)
+    to_stdout = False
     if args.spl is not None:
         if args.paths:
             raise UsageError("give either PATH or --spl, not both")
@@ -327,7 +344,19 @@ def cmd_convert(args: argparse.Namespace) -> int:
         items = collect_inputs(args.paths, args.include_disabled)
         if args.content is not None:
             content_loader(args.content)  # a bad --content is a usage error before any work
+        # one detection file and no --out: its queries go to stdout, as sigma-cli prints them
+        to_stdout = len(items) == 1 and len(args.paths) == 1 and not args.paths[0].is_dir() and args.out is None
+        to_stdout = to_stdout and bool(opts.targets)
+        if to_stdout:
+            opts = replace(opts, write_queries=False)
+        _check_outputs(args, opts)
         results = convert_many(items, args.content, opts, progress=_progress(len(items)), jobs=args.jobs)
+        for name, query in results[0].queries.items() if to_stdout else ():
+            print(f"# {name}\n{query}" if len(opts.targets) > 1 else query)
+        if opts.write:
+            removed = _sync_outputs(args, opts, items, results)
+            if removed and not args.quiet:
+                print(f"removed {len(removed)} file(s) earlier runs wrote for detections that no longer produce them")
     if args.report:
         write_atomic(args.report, json.dumps(report(results), indent=2) + "\n")
     if args.junit:
@@ -335,11 +364,54 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if args.html:
         write_atomic(args.html, html_report(results, opts.targets))  # type: ignore[arg-type]
     if args.spl is None:
-        _print_results(results, quiet=args.quiet, compact=len(results) > 25)
+        with contextlib.redirect_stdout(sys.stderr) if to_stdout else contextlib.nullcontext():
+            _print_results(results, quiet=args.quiet, compact=len(results) > 25)
     for label, path in (("report", args.report), ("junit", args.junit), ("html", args.html)):
         if path:
             print(f"{label}: {path}")
     return exit_code(results)
+
+
+def _check_outputs(args: argparse.Namespace, opts: ConvertOptions) -> None:
+    """Every place the run will write must be writable, before any work (one line, exit 2, if not)."""
+    folders = ([opts.rules_out] + ([opts.out] if opts.write_queries and opts.targets else [])) if opts.write else []
+    for folder in folders:
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(f"{folder}: not a folder")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"{folder}: cannot create the output folder ({exc.strerror})") from None
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise UsageError(f"{folder}: the output folder is not writable")
+    for path in (args.report, args.junit, args.html):
+        if path is None:
+            continue
+        if path.is_dir():
+            raise UsageError(f"{path}: is a folder, not a file")
+        parent = path.parent if str(path.parent) else Path(".")
+        if not parent.is_dir():
+            raise UsageError(f"{path}: no such folder: {parent}")
+        if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            raise UsageError(f"{path}: not writable")
+
+
+def _sync_outputs(
+    args: argparse.Namespace, opts: ConvertOptions, items: list[tuple[Path, Path]], results: list[DetectionResult]
+) -> list[Path]:
+    """Keep each output folder matching this run (see :mod:`translator.emit.manifest`)."""
+    keys = [rel.with_suffix("").as_posix() for _path, rel in items]
+    inputs = [str(p) for p in args.paths]
+    written: dict[Path, dict[str, list[Path]]] = {}
+    for key, res in zip(keys, results, strict=True):
+        if res.sigma:
+            written.setdefault(opts.rules_out, {}).setdefault(key, []).append(Path(res.sigma))
+        for out_path in res.outputs.values():
+            written.setdefault(opts.out, {}).setdefault(key, []).append(Path(out_path))
+    removed: list[Path] = []
+    for root in dict.fromkeys([opts.rules_out, opts.out]):
+        removed += manifest.sync(root, inputs, written.get(root, {}), keys)
+    return removed
 
 
 def exit_code(results: list[DetectionResult]) -> int:
@@ -596,7 +668,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         detection = (
             example_root / "detections" / "endpoint" / "interactive_session_on_remote_endpoint_with_powershell.yml"
         )
-        opts = ConvertOptions(tg.resolve_targets(["splunk", "elastic"]), rules_out=args.rules_out, out=args.out)
+        opts = ConvertOptions(
+            tg.resolve_targets(["splunk", "elastic"]), rules_out=args.dir / "sigma_rules", out=args.dir / "outputs"
+        )
         print(f"example: {detection.name} (bundled with translator)")
         results = convert_many([(detection, Path(detection.name))], example_root, opts)
     res = results[0]

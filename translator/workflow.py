@@ -40,6 +40,7 @@ class ConvertOptions:
     rules_out: Path = Path("sigma_rules")
     out: Path = Path("outputs")
     write: bool = True
+    write_queries: bool = True  # False: queries only in the results (one detection printed to stdout)
     logsources: dict[str, Any] = field(default_factory=dict)  # the user's mappings, for worker processes
 
 
@@ -231,7 +232,7 @@ def _finish(
             res.target_errors[name] = f"{type(exc).__name__}: {exc}"
             continue
         res.queries[name] = query
-        if opts.write:
+        if opts.write and opts.write_queries:
             out_path = opts.out / name / rel.with_suffix("." + tg.extension(name, opts.format))
             write_atomic(out_path, query + "\n")
             res.outputs[name] = str(out_path)

@@ -1,0 +1,85 @@
+"""What convert leaves on disk and prints: stale outputs removed, bad output paths refused up front,
+one detection's queries on stdout, -q."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLES, REFERENCE_EXAMPLE, detection_yaml
+
+from translator.cli import main
+from translator.emit import manifest
+
+
+def test_manifest_removes_only_what_an_earlier_run_wrote(tmp_path: Path) -> None:
+    root = tmp_path / "out"
+    (root / "splunk" / "a").mkdir(parents=True)
+    mine, theirs = root / "splunk" / "a" / "x.spl", root / "splunk" / "a" / "user.txt"
+    mine.write_text("q")
+    theirs.write_text("kept")
+    assert manifest.sync(root, ["in"], {"a/x": [mine]}, ["a/x"]) == []
+    assert manifest.sync(root, ["in"], {}, ["a/x"]) == [mine.resolve()]  # converted again, no longer produced
+    assert not mine.exists() and theirs.exists()  # a file no manifest lists stays
+    other = root / "splunk" / "b.spl"
+    other.write_text("q")
+    manifest.sync(root, ["in"], {"b": [other]}, ["b"])
+    assert manifest.sync(root, ["elsewhere"], {}, ["c"]) == []  # another input's run leaves b alone
+    assert other.exists()
+    escape = tmp_path / "outside.txt"
+    escape.write_text("x")
+    (root / manifest.NAME).write_text(json.dumps({"inputs": ["in"], "files": {"z": ["../outside.txt"]}}))
+    assert manifest.sync(root, ["in"], {}, ["z"]) == [] and escape.exists()  # never outside the folder
+
+
+def test_a_detection_that_stops_converting_loses_its_old_outputs(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    shutil.copytree(EXAMPLES, content)
+    folder = content / "detections" / "endpoint"
+    (folder / "other.yml").write_text(
+        detection_yaml("Other", 2, '`powershell` EventCode=4104 ScriptBlockText="*Invoke-Mimikatz*"')
+    )
+    rules, out = tmp_path / "rules", tmp_path / "out"
+    args = [str(content / "detections"), "--to", "splunk", "--rules-out", str(rules), "--out", str(out), "-q"]
+    assert main(args) == 0
+    old_rule, old_query = rules / "endpoint" / "other.yml", out / "splunk" / "endpoint" / "other.spl"
+    assert old_rule.exists() and old_query.exists()
+    (folder / "other.yml").write_text(detection_yaml("Other", 2, "| inputlookup x.csv"))  # now unsupported
+    assert main(args) == 0
+    assert not old_rule.exists() and not old_query.exists()
+    assert (rules / "endpoint" / REFERENCE_EXAMPLE.name).exists()  # the rest is still there
+
+
+@pytest.mark.parametrize("flag", ["--out", "--rules-out", "--report", "--junit", "--html"])
+def test_an_unusable_output_path_is_refused_before_any_work(
+    flag: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    bad = blocker / "sub" if flag in ("--out", "--rules-out") else tmp_path / "missing" / "r.json"
+    rules = tmp_path / "rules"
+    extra = [] if flag == "--rules-out" else ["--rules-out", str(rules)]
+    code = main([str(REFERENCE_EXAMPLE), "--to", "splunk", "--out", str(tmp_path / "o"), *extra, flag, str(bad)])
+    err = capsys.readouterr().err
+    assert code == 2 and str(bad) in err and "Traceback" not in err
+    assert err.count("\n") == 1  # one line
+    assert not list(rules.rglob("*.yml"))  # nothing was converted first
+
+
+def test_one_detection_without_out_prints_its_queries(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rules = tmp_path / "rules"
+    assert main([str(REFERENCE_EXAMPLE), "--to", "splunk", "--rules-out", str(rules)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("source IN (") and "EventCode=4104" in captured.out
+    assert "exact" in captured.err and "exact" not in captured.out  # the verdict is not mixed into the query
+    assert not (tmp_path / "outputs").exists() and not Path("outputs/splunk").joinpath(REFERENCE_EXAMPLE.name).exists()
+
+
+def test_quiet_prints_only_the_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main([str(EXAMPLES), "--to", "all", "--rules-out", str(tmp_path / "r"), "--out", str(tmp_path / "o"), "-q"])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert code == 1  # some targets cannot take a script-block rule
+    assert out[0] == "1 detection(s): 1 exact, 0 partial, 0 unsupported, 0 error"
+    assert out[1].startswith("target failures: ") and len(out) == 2
