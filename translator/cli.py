@@ -31,7 +31,7 @@ from translator.spl.ast import to_json
 from translator.spl.printer import print_pipeline
 from translator.workflow import ConvertOptions, DetectionResult, convert_many, convert_query, expand_and_parse, report
 
-COMMANDS = ("convert", "parse", "eval", "parity", "targets", "demo")
+COMMANDS = ("convert", "parse", "eval", "parity", "targets", "pipelines", "demo")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -130,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--include-disabled", action="store_true", help="also check saved searches marked disabled")
 
     sub.add_parser("targets", help="list output targets, their formats and default pipelines")
+    pl = sub.add_parser("pipelines", help="list processing pipelines per target (for --pipeline)")
+    pl.add_argument("target", nargs="?", help="only this target's pipelines")
 
     d = sub.add_parser("demo", help="run the bundled example end to end")
     d.add_argument(
@@ -218,6 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_parity(args)
         if args.command == "targets":
             return cmd_targets()
+        if args.command == "pipelines":
+            return cmd_pipelines(args)
         if args.command == "demo":
             return cmd_demo(args)
         parser.print_help()
@@ -545,7 +549,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         f"{len(run.problems)} unreadable",
         file=sys.stderr,
     )
-    if run.events == 0 and run.problems:
+    if run.events == 0:  # nothing was evaluated: an empty or unreadable input is not a pass
+        print("translate: error: the inputs hold no events", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_FAILED if summary["not_evaluated"] else EXIT_OK
 
@@ -640,6 +645,27 @@ def cmd_parity(args: argparse.Namespace) -> int:
     if result.events == 0 and result.problems:
         return EXIT_USAGE
     return EXIT_FAILED if verdict.worse else EXIT_OK
+
+
+def cmd_pipelines(args: argparse.Namespace) -> int:
+    """Each target with the pipelines made for it (and those for any backend), defaults marked."""
+    names = tg.resolve_targets([args.target]) if args.target else tg.backend_names()
+    allowed: dict[str, frozenset[str]] = {}
+    for pname, factory in sorted(tg.plugins().pipelines.items()):
+        try:
+            allowed[pname] = frozenset(getattr(factory(), "allowed_backends", None) or ())
+        except Exception:  # a pipeline that needs arguments: listed for any target
+            allowed[pname] = frozenset()
+    table = tg.load_table("targets")["targets"]
+    for name in names:
+        defaults = {p for spec in table.get(name, {}).get("pipelines", {}).values() for p in spec}
+        own = [p for p, backends in allowed.items() if name in backends]
+        generic = [p for p, backends in allowed.items() if not backends]
+        print(f"{name}:")
+        for p in own:
+            print(f"  {p}{' (default)' if p in defaults else ''}")
+        print(f"  any backend: {', '.join(f'{p} (default)' if p in defaults else p for p in generic)}")
+    return EXIT_OK
 
 
 def cmd_targets() -> int:

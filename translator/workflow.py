@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from functools import cache
@@ -62,10 +63,11 @@ class DetectionResult:
     loaded: bool = True  # False when the input itself could not be read
     rule_yaml: str | None = field(default=None, repr=False)
     queries: dict[str, str] = field(default_factory=dict, repr=False)
+    search: str = field(default="", repr=False)  # the original SPL as written (the HTML report shows it)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
-        for k in ("loaded", "rule_yaml", "queries"):
+        for k in ("loaded", "rule_yaml", "queries", "search"):
             d.pop(k)
         return d
 
@@ -121,6 +123,7 @@ def _draft(
     logsource: dict[str, str] | None = None,
 ) -> RuleDraft | None:
     """Expand, parse and convert ``search`` into ``res``; None (reason recorded) when it does not parse."""
+    res.search = search
     try:
         pipeline = expand_and_parse(search, content, origin)
     except TranslatorError as exc:
@@ -225,7 +228,10 @@ def _finish(
     for name in opts.targets:
         target = tg.default_target(name, product, opts.format, tuple(opts.pipelines))
         try:
-            query = tg.convert(docs, target, timing)
+            with warnings.catch_warnings(record=True) as caught:  # a backend's warnings belong to this rule
+                warnings.simplefilter("always")
+                query = tg.convert(docs, target, timing)
+            res.notes.extend(dict.fromkeys(f"{name}: {w.message}" for w in caught))
         except tg.TargetError:
             raise
         except Exception as exc:  # a backend failing on one rule must not stop the batch

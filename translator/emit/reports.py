@@ -11,6 +11,8 @@ no script or style is fetched from anywhere.
 
 from __future__ import annotations
 
+import base64
+import gzip
 import html
 import json
 import xml.etree.ElementTree as ET
@@ -37,6 +39,11 @@ class Result(Protocol):
     target_errors: dict[str, str]
     rule_yaml: str | None
     queries: dict[str, str]
+    search: str
+
+
+# details bigger than this in all go into one compressed block, opened per detection on demand
+LAZY_BYTES = 2_000_000
 
 
 # -- JUnit ---------------------------------------------------------------------------------------
@@ -87,11 +94,30 @@ def html_report(results: list[Result], targets: list[str], title: str = "transla
     ]
     if targets:
         summary += ["<h2>By target</h2>", _target_table(results, targets)]
-    return _page(title, summary, [_detection(r, targets) for r in results])
+    order = {"error": 0, "unsupported": 2, "partial": 3, "exact": 4}  # errors and failures first
+    ranked = sorted(results, key=lambda r: 1 if r.target_errors and r.status != "error" else order[r.status])
+    rows = [_detection(r, targets) for r in ranked]
+    filters = [*STATUSES, *(["target failed"] if any(r.target_errors for r in results) else [])]
+    return _page(title, summary, rows, filters)
 
 
-def _page(title: str, summary: list[str], detections: list[str]) -> str:
-    """The page around a report: head, style, the summary parts, then the filterable detections."""
+def _page(title: str, summary: list[str], detections: list[tuple[str, str]], statuses: Iterable[str]) -> str:
+    """The page around a report: head, style, the summary parts, then the detections with a text filter
+    and a checkbox per status. ``detections``: (summary line, body) each; bodies too big in all for one
+    page go into a compressed block that the page opens when a detection is opened."""
+    total = sum(len(body) for _head, body in detections)
+    lazy = total > LAZY_BYTES
+    rows = [
+        f"{head}<div class=body data-i={i}>{'' if lazy else body}</div></details>"
+        for i, (head, body) in enumerate(detections)
+    ]
+    checks = "".join(
+        f'<label><input type=checkbox class=st value="{_e(s)}" checked> {_e(s)}</label> ' for s in statuses
+    )
+    block = []
+    if lazy:
+        packed = gzip.compress(json.dumps([body for _h, body in detections]).encode("utf-8"), mtime=0)
+        block = [f'<script type="application/gzip;base64" id=bodies>{base64.b64encode(packed).decode()}</script>']
     parts = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -100,10 +126,12 @@ def _page(title: str, summary: list[str], detections: list[str]) -> str:
         f"<h1>{_e(title)}</h1>",
         *summary,
         "<h2>Detections</h2>",
+        f"<p id=filters>{checks}</p>",
         '<p><input id=q type=search placeholder="filter by name, status or reason" size=50> '
         "<span id=shown></span></p><div id=list>",
-        *detections,
+        *rows,
         "</div>",
+        *block,
         f"<script>{_JS}</script>",
         "</body></html>",
     ]
@@ -146,24 +174,43 @@ def _target_table(results: list[Result], targets: list[str]) -> str:
 
 def reason_kind(error: str) -> str:
     """A backend error's first line without the rule-specific tail, so equal causes group together."""
-    return error.splitlines()[0].split(" (while ")[0][:120] if error else ""
+    return clip(error.splitlines()[0].split(" (while ")[0], 120) if error else ""
 
 
-def _detection(r: Result, targets: list[str]) -> str:
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters at a word boundary, with an ellipsis when cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit // 2 else cut).rstrip(" ,;:") + "…"
+
+
+def _detection(r: Result, targets: list[str]) -> tuple[str, str]:
+    """(the line that opens it, with its reasons; the body: the original SPL beside the Sigma rule,
+    then the queries)."""
     reasons = "".join(f"<li>{_e(x)}</li>" for x in r.reasons)
-    body = [f"<ul>{reasons}</ul>" if reasons else "", f"<p class=file>{_e(r.file)} · {_e(r.group or '')}</p>"]
-    if r.rule_yaml:
-        body.append(f"<details><summary>Sigma rule</summary><pre>{_e(r.rule_yaml)}</pre></details>")
+    failed = f' <span class="s-error">({len(r.target_errors)} target(s) failed)</span>' if r.target_errors else ""
+    flags = f'{r.status}{" target failed" if r.target_errors else ""}'
+    head = (
+        f'<details class=det data-status="{_e(flags)}"><summary><b class="s-{r.status}">{r.status}</b> '
+        f"{_e(r.name or r.file)}{failed}</summary>{f'<ul>{reasons}</ul>' if reasons else ''}"
+        f"<p class=file>{_e(r.file)} · {_e(r.group or '')}</p>"
+    )
+    body = []
+    search = getattr(r, "search", "")
+    if search or r.rule_yaml:
+        body.append(
+            "<div class=pair><div><b>Original SPL</b>"
+            f"<pre>{_e(search or '(not available)')}</pre></div><div><b>Sigma rule</b>"
+            f"<pre>{_e(r.rule_yaml or '(no rule)')}</pre></div></div>"
+        )
     for t in targets:
         if t in r.queries:
             body.append(f"<details><summary>{_e(t)}</summary><pre>{_e(r.queries[t])}</pre></details>")
         elif t in r.target_errors:
             body.append(f'<p class="s-error">{_e(t)} failed: {_e(r.target_errors[t])}</p>')
-    failed = f' <span class="s-error">({len(r.target_errors)} target(s) failed)</span>' if r.target_errors else ""
-    return (
-        f'<details class=det data-status="{r.status}"><summary><b class="s-{r.status}">{r.status}</b> '
-        f"{_e(r.name or r.file)}{failed}</summary>{''.join(body)}</details>"
-    )
+    return head, "".join(body)
 
 
 def _status_chart(
@@ -253,7 +300,8 @@ def parity_html(run: ParityLike, title: str = "translate parity report") -> str:
         _parity_table(run.results),
     ]
     order = {"error": 0, "differ": 1, "not_evaluable": 2, "untested": 3, "equal": 4}
-    return _page(title, summary, [_parity_detection(r) for r in sorted(run.results, key=lambda r: order[r.status])])
+    rows = [_parity_detection(r) for r in sorted(run.results, key=lambda r: order[r.status])]
+    return _page(title, summary, rows, PARITY_STATUSES)
 
 
 def _parity_table(results: list[Any]) -> str:
@@ -272,20 +320,21 @@ def _explained(r: Any, ref: str) -> str:
     return json.dumps(r.explain.get(ref, {}), default=str)
 
 
-def _parity_detection(r: Any) -> str:
-    body = ["<ul>" + "".join(f"<li>{_e(x)}</li>" for x in r.reasons) + "</ul>" if r.reasons else ""]
-    body.append(f"<p class=file>{_e(r.file)} · conversion {_e(r.conversion or '-')} · original "
-                f"{r.original_matches} · Sigma {r.sigma_matches}</p>")  # fmt: skip
+def _parity_detection(r: Any) -> tuple[str, str]:
+    reasons = "<ul>" + "".join(f"<li>{_e(x)}</li>" for x in r.reasons) + "</ul>" if r.reasons else ""
+    head = (
+        f'<details class=det data-status="{r.status}"><summary><b class="p-{r.status}">{r.status}</b> '
+        f"{_e(r.name or r.file)}</summary>{reasons}<p class=file>{_e(r.file)} · conversion "
+        f"{_e(r.conversion or '-')} · original {r.original_matches} · Sigma {r.sigma_matches}</p>"
+    )
+    body: list[str] = []
     for side, refs in (("only the original", r.only_original), ("only the Sigma rule", r.only_sigma)):
         if refs:
             items = "".join(
                 f"<li><code>{_e(ref)}</code> <span class=file>{_e(_explained(r, ref))}</span></li>" for ref in refs
             )
             body.append(f"<p>Matched by {side}:</p><ul>{items}</ul>")
-    return (
-        f'<details class=det data-status="{r.status}"><summary><b class="p-{r.status}">{r.status}</b> '
-        f"{_e(r.name or r.file)}</summary>{''.join(body)}</details>"
-    )
+    return head, "".join(body)
 
 
 _CSS = """
@@ -299,13 +348,25 @@ td:first-child,th:first-child,td:last-child,th:last-child{text-align:left}
 details.det{border-bottom:1px solid #eee;padding:4px 0}details.det>summary{cursor:pointer}
 details details{margin-left:16px}pre{background:#f6f8fa;padding:8px;overflow-x:auto;font-size:12px}
 .file{color:#666;font-size:12px}.lead{font-size:15px}
+.pair{display:grid;grid-template-columns:1fr 1fr;gap:12px}.pair pre{white-space:pre-wrap;word-break:break-word}
+#filters label{margin-right:10px;white-space:nowrap}
 """
 
 _JS = """
 const q=document.getElementById('q'),shown=document.getElementById('shown');
-const rows=[...document.querySelectorAll('details.det')];
-function filter(){const t=q.value.toLowerCase();let n=0;
- for(const d of rows){const ok=!t||d.textContent.toLowerCase().includes(t);d.style.display=ok?'':'none';if(ok)n++;}
+const rows=[...document.querySelectorAll('details.det')],boxes=[...document.querySelectorAll('input.st')];
+function filter(){const t=q.value.toLowerCase();const on=new Set(boxes.filter(b=>b.checked).map(b=>b.value));let n=0;
+ for(const d of rows){const st=d.dataset.status.split(' ');const failed=st.includes('target');
+  const pass=on.has(st[0])||(failed&&on.has('target failed'));
+  const ok=pass&&(!t||d.textContent.toLowerCase().includes(t));d.style.display=ok?'':'none';if(ok)n++;}
  shown.textContent=n+' of '+rows.length+' shown';}
-q.addEventListener('input',filter);filter();
+const want=new URLSearchParams(location.hash.slice(1)).get('status');
+if(want){const keep=new Set(want.split(','));boxes.forEach(b=>b.checked=keep.has(b.value));}
+q.addEventListener('input',filter);boxes.forEach(b=>b.addEventListener('change',filter));filter();
+const packed=document.getElementById('bodies');let bodies=null;
+async function load(){if(bodies)return bodies;const raw=Uint8Array.from(atob(packed.textContent),c=>c.charCodeAt(0));
+ const text=await new Response(new Blob([raw]).stream().pipeThrough(new DecompressionStream('gzip'))).text();
+ return bodies=JSON.parse(text);}
+if(packed)for(const d of rows)d.addEventListener('toggle',async()=>{const b=d.querySelector('div.body');
+ if(d.open&&!b.dataset.done){b.dataset.done=1;b.innerHTML=(await load())[+b.dataset.i];}});
 """
