@@ -83,3 +83,34 @@ def test_quiet_prints_only_the_summary(tmp_path: Path, capsys: pytest.CaptureFix
     assert code == 1  # some targets cannot take a script-block rule
     assert out[0] == "1 detection(s): 1 exact, 0 partial, 0 unsupported, 0 error"
     assert out[1].startswith("target failures: ") and len(out) == 2
+
+
+def test_eval_over_inputs_without_events_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rules = tmp_path / "rules"
+    assert main([str(REFERENCE_EXAMPLE), "--rules-out", str(rules), "-q"]) == 0
+    empty = tmp_path / "empty.json"
+    empty.write_text("")
+    assert main(["eval", str(rules), "--events", str(empty)]) == 2
+    assert "no events" in capsys.readouterr().err
+
+
+def test_pipelines_lists_each_targets_pipelines(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["pipelines", "kusto"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("kusto:\n") and "  microsoft_xdr (default)" in out and "  sentinel_tables (default)" in out
+    assert "splunk_windows" not in out  # another target's own pipeline
+    assert main(["pipelines", "nope"]) == 2
+
+
+def test_a_backends_warning_is_a_note_not_stderr_noise(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "ecr.yml").write_text(
+        detection_yaml("Ecr", 3, "sourcetype=aws:cloudtrail eventSource=ecr.amazonaws.com eventName=PutImage")
+    )
+    report = tmp_path / "r.json"
+    main([str(folder), "--to", "qradar-aql-community", "--rules-out", str(tmp_path / "r"), "--out",
+          str(tmp_path / "o"), "--report", str(report), "-q"])  # fmt: skip
+    assert "Warning" not in capsys.readouterr().err
+    notes = json.loads(report.read_text())["detections"][0]["notes"]
+    assert any(n.startswith("qradar-aql-community: ") for n in notes), notes
