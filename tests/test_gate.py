@@ -255,3 +255,30 @@ def test_pre_commit_hooks_for_real(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 exact" in done.stdout or "Passed" in done.stdout
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_pre_commit_parity_hook_for_real(tmp_path: Path) -> None:
+    """The parity hook from a .pre-commit-config.yaml, with the content and events in its args."""
+    pytest.importorskip("pre_commit", reason="pre-commit is in the test extras")
+    if not (ROOT / ".git").exists():
+        pytest.skip("pre-commit installs hooks from a git repository; this checkout is not one")
+    rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    shown = subprocess.run(["git", "show", f"{rev}:.pre-commit-hooks.yaml"], cwd=ROOT, capture_output=True)
+    if shown.returncode != 0:
+        pytest.skip("the committed tree has no hooks file yet")
+    repo = tmp_path / "content"
+    shutil.copytree(EXAMPLES, repo)
+    (repo / "events.xml").write_text("")
+    config = {"repos": [{"repo": str(ROOT), "rev": rev, "hooks": [
+        {"id": "translate-parity", "args": ["detections/", "--events", "events.xml"]}]}]}  # fmt: skip
+    (repo / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config))
+    _git(repo, "init", "-q")
+    _git(repo, "-c", "user.email=t@t", "-c", "user.name=t", "add", ".")
+    _git(repo, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "-m", "base")
+    macro = repo / "macros" / "powershell.yml"
+    macro.write_text(macro.read_text() + "\n")
+    _git(repo, "add", ".")
+    done = _pre_commit(["run", "--files", "macros/powershell.yml"], repo, tmp_path / "home")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 of 1 detection(s) to check" in done.stdout or "Passed" in done.stdout
