@@ -47,3 +47,10 @@ tags:
   - Splunk Enterprise
   security_domain: endpoint
 """
+
+
+@pytest.fixture(autouse=True)
+def _own_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs in its own folder: the CLI's default outputs (sigma_rules/, outputs/) must
+    never land in the checkout, whose folders of those names hold the rule pack."""
+    monkeypatch.chdir(tmp_path)

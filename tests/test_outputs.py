@@ -20,18 +20,25 @@ def test_manifest_removes_only_what_an_earlier_run_wrote(tmp_path: Path) -> None
     mine, theirs = root / "splunk" / "a" / "x.spl", root / "splunk" / "a" / "user.txt"
     mine.write_text("q")
     theirs.write_text("kept")
-    assert manifest.sync(root, ["in"], {"a/x": [mine]}, ["a/x"]) == []
-    assert manifest.sync(root, ["in"], {}, ["a/x"]) == [mine.resolve()]  # converted again, no longer produced
+    assert manifest.sync(root, ["in"], {"a/x": {"splunk": [mine]}}, ["a/x"], {"splunk"}) == []
+    assert manifest.sync(root, ["in"], {}, ["a/x"], {"splunk"}) == [mine.resolve()]  # converted again, not produced
     assert not mine.exists() and theirs.exists()  # a file no manifest lists stays
-    other = root / "splunk" / "b.spl"
-    other.write_text("q")
-    manifest.sync(root, ["in"], {"b": [other]}, ["b"])
-    assert manifest.sync(root, ["elsewhere"], {}, ["c"]) == []  # another input's run leaves b alone
-    assert other.exists()
+    other, kql = root / "splunk" / "b.spl", root / "kusto" / "b.kql"
+    kql.parent.mkdir()
+    for f in (other, kql):
+        f.write_text("q")
+    manifest.sync(root, ["in"], {"b": {"splunk": [other]}}, ["b"], {"splunk"})
+    manifest.sync(root, ["in"], {"b": {"kusto": [kql]}}, ["b"], {"kusto"})
+    assert other.exists() and kql.exists()  # a run --to kusto keeps the splunk query
+    assert manifest.sync(root, ["elsewhere"], {}, ["c"], {"splunk", "kusto"}) == []  # another input's run
+    assert other.exists() and kql.exists()
+    manifest.sync(root, ["in"], {"b": {"splunk": [other]}}, ["b"], {"splunk"})
+    assert manifest.sync(root, ["in"], {}, ["c"], {"splunk"}) == [other.resolve()]  # same inputs: b is gone
+    assert kql.exists()
     escape = tmp_path / "outside.txt"
     escape.write_text("x")
-    (root / manifest.NAME).write_text(json.dumps({"inputs": ["in"], "files": {"z": ["../outside.txt"]}}))
-    assert manifest.sync(root, ["in"], {}, ["z"]) == [] and escape.exists()  # never outside the folder
+    (root / manifest.NAME).write_text(json.dumps({"inputs": ["in"], "files": {"z": {"splunk": ["../outside.txt"]}}}))
+    assert manifest.sync(root, ["in"], {}, ["z"], {"splunk"}) == [] and escape.exists()  # never outside the folder
 
 
 def test_a_detection_that_stops_converting_loses_its_old_outputs(tmp_path: Path) -> None:

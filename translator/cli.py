@@ -405,16 +405,19 @@ def _sync_outputs(
 ) -> list[Path]:
     """Keep each output folder matching this run (see :mod:`translator.emit.manifest`)."""
     keys = [rel.with_suffix("").as_posix() for _path, rel in items]
-    inputs = [str(p) for p in args.paths]
-    written: dict[Path, dict[str, list[Path]]] = {}
+    written: dict[Path, dict[str, dict[str, list[Path]]]] = {}
     for key, res in zip(keys, results, strict=True):
         if res.sigma:
-            written.setdefault(opts.rules_out, {}).setdefault(key, []).append(Path(res.sigma))
-        for out_path in res.outputs.values():
-            written.setdefault(opts.out, {}).setdefault(key, []).append(Path(out_path))
+            written.setdefault(opts.rules_out, {}).setdefault(key, {})["sigma"] = [Path(res.sigma)]
+        for target, out_path in res.outputs.items():
+            written.setdefault(opts.out, {}).setdefault(key, {})[target] = [Path(out_path)]
+    kinds = {opts.rules_out: {"sigma"}}
+    if opts.write_queries:
+        kinds.setdefault(opts.out, set()).update(opts.targets)
+    inputs = [str(p) for p in args.paths]
     removed: list[Path] = []
-    for root in dict.fromkeys([opts.rules_out, opts.out]):
-        removed += manifest.sync(root, inputs, written.get(root, {}), keys)
+    for root, produced in kinds.items():
+        removed += manifest.sync(root, inputs, written.get(root, {}), keys, produced)
     return removed
 
 

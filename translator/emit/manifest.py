@@ -1,11 +1,12 @@
 """What a convert run wrote, so the next run into the same folder leaves it matching its results.
 
 Each output folder (``--rules-out``, ``--out``) keeps ``.translate-manifest.json``: the inputs the
-run was given and, per detection (its output path without suffix), the files written for it,
-relative to the folder. The next run removes the files an earlier run wrote for a detection it
-converts again but no longer produces (a rule that became unsupported, a target that now fails),
-and, when it is given the same inputs, those of detections that are gone. Only files a manifest
-lists are ever removed: nothing the user put there.
+run was given and, per detection (its output path without suffix) and per kind of output (``sigma``
+or a target's name), the files written, relative to the folder. A later run removes, for each kind
+it produces, the files an earlier run wrote for a detection it converts again but no longer
+produces (a rule that became unsupported, a target that now fails) and, when it is given the same
+inputs, those of detections that are gone. Other kinds are left alone (a run `--to kusto` keeps
+an earlier run's Splunk queries), and so is every file no manifest lists.
 """
 
 from __future__ import annotations
@@ -17,32 +18,39 @@ from pathlib import Path
 from translator.emit.writer import write_atomic
 
 NAME = ".translate-manifest.json"
+Written = Mapping[str, Mapping[str, Iterable[Path]]]  # detection -> kind -> files
 
 
 def sync(
-    root: Path, inputs: Iterable[str], written: Mapping[str, Iterable[Path]], converted: Iterable[str]
+    root: Path, inputs: Iterable[str], written: Written, converted: Iterable[str], kinds: Iterable[str]
 ) -> list[Path]:
-    """Record ``written`` (detection -> files under ``root``) and remove stale files; returns those removed.
+    """Record what this run wrote under ``root`` and remove what it replaces; returns the files removed.
 
-    ``converted``: every detection of this run, with or without files.
+    ``converted``: every detection of this run, with or without files; ``kinds``: the kinds of
+    output this run produces into ``root``.
     """
-    inputs = sorted(str(i) for i in inputs)
+    inputs, kinds = sorted(str(i) for i in inputs), set(kinds)
     old = _read(root / NAME)
-    now = {key: sorted(_relative(root, p) for p in files) for key, files in written.items()}
-    now = {k: v for k, v in now.items() if v}
-    covered = set(converted)
     same_inputs = old.get("inputs") == inputs
+    covered = set(converted)
+    now = {
+        key: {kind: sorted(_relative(root, p) for p in files) for kind, files in by_kind.items() if files}
+        for key, by_kind in written.items()
+    }
     removed: list[Path] = []
-    kept: dict[str, list[str]] = {}
-    for key, files in (old.get("files") or {}).items():
-        if key in covered or same_inputs:
-            for rel in set(files) - set(now.get(key, [])):
-                removed.extend(_remove(root, rel))
-        else:
-            kept[key] = files  # another run's detections: theirs to keep
-    if now or kept or (root / NAME).exists():
-        data = {"inputs": inputs, "files": dict(sorted({**kept, **now}.items()))}
-        write_atomic(root / NAME, json.dumps(data, indent=1, sort_keys=False) + "\n")
+    merged: dict[str, dict[str, list[str]]] = {}
+    for key, by_kind in (old.get("files") or {}).items():
+        for kind, files in (by_kind or {}).items():
+            if kind in kinds and (key in covered or same_inputs):
+                for rel in set(files) - set(now.get(key, {}).get(kind, [])):
+                    removed.extend(_remove(root, rel))
+            else:
+                merged.setdefault(key, {})[kind] = files  # not this run's to judge
+    for key, by_kind in now.items():
+        merged.setdefault(key, {}).update(by_kind)
+    merged = {k: dict(sorted(v.items())) for k, v in sorted(merged.items()) if v}
+    if merged or (root / NAME).exists():
+        write_atomic(root / NAME, json.dumps({"inputs": inputs, "files": merged}, indent=1) + "\n")
     return removed
 
 

@@ -191,7 +191,7 @@ def _detection(r: Result, targets: list[str]) -> tuple[str, str]:
     then the queries)."""
     reasons = "".join(f"<li>{_e(x)}</li>" for x in r.reasons)
     failed = f' <span class="s-error">({len(r.target_errors)} target(s) failed)</span>' if r.target_errors else ""
-    flags = f'{r.status}{" target failed" if r.target_errors else ""}'
+    flags = f"{r.status}{' target failed' if r.target_errors else ''}"
     head = (
         f'<details class=det data-status="{_e(flags)}"><summary><b class="s-{r.status}">{r.status}</b> '
         f"{_e(r.name or r.file)}{failed}</summary>{f'<ul>{reasons}</ul>' if reasons else ''}"
