@@ -22,6 +22,7 @@ table names for it (``aws/cloudtrail`` -> ``sourcetype IN ("aws:cloudtrail",
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sigma.conditions import SigmaCondition
@@ -29,8 +30,9 @@ from sigma.correlations import SigmaCorrelationRule
 from sigma.processing.conditions import LogsourceCondition
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import AddConditionTransformation
-from sigma.processing.transformations.base import ConditionTransformation
-from sigma.rule import SigmaDetection, SigmaRule
+from sigma.processing.transformations.base import ConditionTransformation, DetectionItemTransformation
+from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
+from sigma.types import SigmaCasedString, SigmaRegularExpression, SpecialChars
 
 from translator.data import logsource_table
 from translator.sigma.logsource import channels_by_service
@@ -113,4 +115,37 @@ def splunk_custom_sources() -> ProcessingPipeline:
         name="translator: custom logsources to the Splunk source terms their definition records",
         priority=10,
         items=[ProcessingItem(identifier="translator_custom_sources", transformation=DefinedSourceTransformation())],
+    )
+
+
+@dataclass
+class CasedAsRegexTransformation(DetectionItemTransformation):
+    """``|cased`` values as the case-sensitive regular expressions they are (``*`` any run, ``?`` one
+    character, anchored unless a wildcard ends it), for backends that refuse ``|cased`` but search
+    with regular expressions (Splunk's ``| regex``, case-sensitive and unanchored)."""
+
+    def apply_detection_item(self, detection_item: SigmaDetectionItem) -> None:
+        if detection_item.value and all(isinstance(v, SigmaCasedString) for v in detection_item.value):
+            detection_item.value = [SigmaRegularExpression(cased_regex(v)) for v in detection_item.value]
+            self.processing_item_applied(detection_item)
+
+
+def cased_regex(value: SigmaCasedString) -> str:
+    parts = list(value.s)
+    head = not (parts and parts[0] is SpecialChars.WILDCARD_MULTI)
+    tail = not (parts and parts[-1] is SpecialChars.WILDCARD_MULTI)
+    parts = parts[(0 if head else 1) : len(parts) - (0 if tail else 1)]
+    body = "".join(
+        r"[\s\S]*" if p is SpecialChars.WILDCARD_MULTI else r"[\s\S]" if p is SpecialChars.WILDCARD_SINGLE
+        else re.escape(str(p))
+        for p in parts
+    )  # fmt: skip
+    return ("^" if head else "") + body + ("$" if tail else "")
+
+
+def cased_as_regex() -> ProcessingPipeline:
+    return ProcessingPipeline(
+        name="translator: |cased values as case-sensitive regular expressions",
+        priority=10,
+        items=[ProcessingItem(identifier="translator_cased_as_regex", transformation=CasedAsRegexTransformation())],
     )

@@ -37,7 +37,7 @@ from translator.engine.spl_values import as_number, search_compare, search_equal
 from translator.errors import ContentError
 from translator.sigma.cim import raw_feed, select_feed
 from translator.sigma.detection import CIDR
-from translator.sigma.lineage import REX_GROUP, aggregate_outputs
+from translator.sigma.lineage import REX_GROUP, FieldScope, aggregate_outputs
 from translator.sigma.logsource import windows_channel
 from translator.spl import ast
 
@@ -158,6 +158,7 @@ class Rest:
 
     kept: list[str] = field(default_factory=list)  # fields a group-by or dedup drops events without
     terms: list[ast.SearchExpr] = field(default_factory=list)  # later filters on event fields
+    hex: set[str] = field(default_factory=set)  # event fields the search reads hex-decoded (auditd titles)
 
 
 def read_rest(
@@ -172,6 +173,7 @@ def read_rest(
     A filter on what a CSV lookup of ``lookups`` outputs picks the first row that passes it and
     asks the event for that row's input values instead."""
     out = Rest()
+    scope = FieldScope()  # which computed names are an event field hex-decoded (lineage.hex_text)
     looked_up: dict[str, ast.LookupCommand] = {}  # output name -> the lookup that set it
     made: set[str] = set()
     renames: list[tuple[str, str]] = []  # (old, new) in order; patterns may hold one "*"
@@ -179,10 +181,15 @@ def read_rest(
     by: set[str] = set(grouped or ())
 
     def origin(name: str) -> str:
+        text = scope.hex.get(name)
+        if text is not None and text.decoded:
+            out.hex.add(text.field)
+            return text.field  # a filter on the decoded text: its plain form on the field (hex variants follow)
         return _origin(renames, name)
 
     def usable(name: str) -> bool:
-        return name not in made and (not rows or origin(name) in by)
+        decoded = name in scope.hex and scope.hex[name].decoded and not rows
+        return decoded or (name not in made and (not rows or origin(name) in by))
 
     def need(names: tuple[str, ...] | list[str]) -> None:
         out.kept.extend(n for n in (origin(f) for f in names if f not in made) if n not in out.kept)
@@ -203,6 +210,8 @@ def read_rest(
                 out.terms.append(term)
 
     for cmd in commands:
+        if not isinstance(cmd, ast.StatsCommand):
+            scope.apply(cmd)
         if isinstance(cmd, ast.EvalCommand):
             made.update(a.field for a in cmd.assignments)
         elif isinstance(cmd, ast.RenameCommand):
@@ -523,6 +532,18 @@ def generate(
         misses = repeated(f"near miss: term {i + 1}", [t if j != i else ast.Not(t) for j, t in enumerate(terms)])
         if misses and misses[0].fields != first_positive:
             out += misses
+    return out + _hex_variants(out, rest.hex)
+
+
+def _hex_variants(events: list[Generated], fields: set[str]) -> list[Generated]:
+    """Each event again with the fields the search hex-decodes written as auditd writes a title with
+    separators: uppercase hex, spaces as NUL bytes."""
+    out = []
+    for g in events:
+        values = {f: g.fields[f] for f in sorted(fields) if isinstance(g.fields.get(f), str) and g.fields[f]}
+        if values:
+            encoded = {f: v.encode("utf-8").replace(b" ", b"\0").hex().upper() for f, v in values.items()}
+            out.append(Generated(f"{g.label} (hex)", {**g.fields, **encoded}, g.kind))
     return out
 
 

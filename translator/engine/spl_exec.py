@@ -18,6 +18,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from translator.content import Content
+from translator.data import load_table
 from translator.engine.logsources import selector
 from translator.engine.sigma_eval import NotEvaluable
 from translator.engine.spl_values import (
@@ -86,12 +87,19 @@ def run(pipeline: ast.Pipeline, events: EventSet, content: Content, data_sources
 
 def _run(pipeline: ast.Pipeline, events: EventSet, content: Content, data_sources: tuple[str, ...]) -> list[Row]:
     rows: list[Row] = []
-    for i, command in enumerate(pipeline.commands):
+    commands = pipeline.commands
+    if (
+        commands
+        and ast.command_name(commands[0]) in load_table("stages")["per_event"]
+        and not (isinstance(commands[0], ast.SearchCommand) and not commands[0].explicit)
+    ):  # `| rex ...` first reads every event, as if after `search *` (as the converter reads it)
+        commands = (ast.SearchCommand(None, explicit=False), *commands)
+    for i, command in enumerate(commands):
         if i == 0:
             rows = _first(command, events, data_sources)
             continue
         if isinstance(command, ast.FillnullCommand):
-            rows = _fillnull(command, rows, _later_by_fields(pipeline.commands[i + 1 :]))
+            rows = _fillnull(command, rows, _later_by_fields(commands[i + 1 :]))
             continue
         handler = _HANDLERS.get(type(command))
         if handler is None:

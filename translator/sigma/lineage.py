@@ -13,7 +13,7 @@ cannot list (``spath`` without ``output=``, ``lookup`` without ``OUTPUT``,
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 
 from translator.spl import ast
@@ -39,6 +39,8 @@ class FieldScope:
     presence: dict[str, Presence] = field(default_factory=dict)
     # computed names -> the literal values they take and when (see :func:`value_cases`)
     cases: dict[str, Cases] = field(default_factory=dict)
+    # computed names -> an event field read through a hex decoding (see :func:`hex_text`)
+    hex: dict[str, HexText] = field(default_factory=dict)
     wild: list[tuple[str, str]] = field(default_factory=list)  # wildcard renames of an open scope, in order
     moved: dict[str, list[str]] = field(default_factory=dict)  # renamed from a name known only by candidates
 
@@ -58,6 +60,7 @@ class FieldScope:
         self.moved.pop(name, None)
         self.presence.pop(name, None)
         self.cases.pop(name, None)
+        self.hex.pop(name, None)
         if event_field is None:
             self.mapping.pop(name, None)
             self.derived.add(name)
@@ -98,7 +101,7 @@ class FieldScope:
                 target = self.resolve(old)
                 moved = self.candidates(old) if target is None else []
                 known, always = self.presence.get(old), old in self.never_null
-                values = self.cases.get(old)
+                values, text = self.cases.get(old), self.hex.get(old)
                 self._set(old, None)
                 self._set(new, target)
                 if moved:
@@ -107,6 +110,8 @@ class FieldScope:
                     self.presence[new] = known
                 if target is None and values is not None:
                     self.cases[new] = values
+                if target is None and text is not None:
+                    self.hex[new] = text
                 if target is None and always:
                     self.never_null.add(new)
                 continue
@@ -129,6 +134,7 @@ class FieldScope:
         self.derived = set(outputs) - set(self.mapping)
         self.presence = {b: c for b, c in self.presence.items() if b in by}  # a group's value is its events'
         self.cases = {b: c for b, c in self.cases.items() if b in by}
+        self.hex = {b: c for b, c in self.hex.items() if b in by}
         self.open = False
 
     def apply(self, cmd: ast.Command) -> None:
@@ -144,12 +150,16 @@ class FieldScope:
                 src = self.resolve(a.expr.name) if isinstance(a.expr, ast.Field) else None
                 when = presence(a.expr, self)  # before the assignment: it reads the old values
                 values = value_cases(a.expr, self)
+                text = hex_text(a.expr, self) if not isinstance(a.expr, ast.Field) else None
                 (self.never_null.add if never_null(a.expr, self.never_null) else self.never_null.discard)(a.field)
                 self._set(a.field, src)
                 if src is None and when is not None:
                     self.presence[a.field] = when
                 if src is None and values is not None:
                     self.cases[a.field] = values
+                if src is None and text is not None:
+                    self.hex[a.field] = text
+                    self.presence[a.field] = text.when
         elif isinstance(cmd, ast.FillnullCommand):
             value = cmd.value.text if cmd.value is not None else "0"
             if not cmd.fields:
@@ -233,7 +243,8 @@ _NULL_IF_ARG_NULL = {"lower", "upper", "len", "tostring", "trim", "ltrim", "rtri
 
 # When a computed value is present, as a condition on event fields: True (always), False (never), or
 # ("field", F) / ("all", (...)) / ("any", (...)) over the presence of event fields, ("match", (F, RE))
-# for "the regex RE matches event field F" (a rex capture), ("not", P) for the negation.
+# for "the regex RE matches event field F" (a rex capture), ("eq", (F, V)) for "F is V" (as eval's
+# == compares: with case), ("not", P) for the negation.
 Presence = bool | tuple[str, object]
 # The literal values a computed field takes: (condition, value) pairs whose conditions exclude each
 # other; where none holds the field is null.
@@ -318,6 +329,82 @@ def value_cases(expr: ast.Expr, scope: FieldScope) -> Cases | None:
         out.append((_all([*(negate(e) for e in earlier), holds]), literal_text(value)))  # type: ignore[list-item]
         earlier.append(holds)
     return tuple((c, v) for c, v in out if c is not False)
+
+
+HEX_DIGITS = "^[0-9A-F]+$"
+# the replace steps, in order, that turn hex NUL bytes (00) into spaces (20) in auditd's decoding
+NUL_AS_SPACE = (("000", "020"), ("00", "20"))
+PAIRS_AS_ESCAPES = ("([0-9A-F]{2})", "%\\1")  # replace(x, ...) then urldecode: hex pairs to bytes
+
+
+@dataclass(frozen=True)
+class HexText:
+    """An event field read through auditd's hex decoding: where the field is all hex digits, its byte
+    pairs (after ``steps`` of NUL-to-space replacement) decoded; otherwise the field as it is."""
+
+    field: str  # the event field
+    when: Presence  # when the value exists
+    steps: tuple[tuple[str, str], ...] = ()  # NUL-as-space replacements applied to the hex, in order
+    decoded: bool = False  # the pairs are decoded (else the value is the hex itself, or the plain field)
+
+    @property
+    def spaces(self) -> bool:
+        """NUL bytes read as spaces (both replacement steps, in the documented order)."""
+        return self.steps == NUL_AS_SPACE
+
+
+def hex_text(expr: ast.Expr, scope: FieldScope) -> HexText | None:
+    """``expr`` as an event field read through the hex decoding, when it is one (None otherwise):
+    ``if(match(F, "^[0-9A-F]+$"), replace(F, "000", "020"), F)`` and the like, under guards
+    (``if(type=="PROCTITLE" AND isnotnull(F), ..., null())``), then
+    ``if(match(N, ...), urldecode(replace(N, "([0-9A-F]{2})", "%\\1")), N)``."""
+    if isinstance(expr, ast.Field):
+        if expr.name in scope.hex:
+            return scope.hex[expr.name]
+        event_field = scope.resolve(expr.name)
+        return HexText(event_field, ("field", event_field)) if event_field is not None else None
+    if not (isinstance(expr, ast.Call) and expr.name.lower() == "if" and len(expr.args) == 3):
+        return None
+    test, then, other = expr.args
+    if isinstance(other, ast.Null) or (isinstance(other, ast.Call) and other.name.lower() == "null"):
+        guard, inner = _truth(test, scope), hex_text(then, scope)
+        return None if guard is None or inner is None else replace(inner, when=_all([guard, inner.when]))
+    if not (_call(test, "match", 2) and test.args[0] == other and _str(test.args[1]) == HEX_DIGITS):
+        return None
+    base = hex_text(other, scope)
+    if base is None or base.decoded:
+        return None
+    if _call(then, "replace", 3) and then.args[0] == other:
+        step = (_str(then.args[1]), _str(then.args[2]))
+        steps = (*base.steps, step)
+        return replace(base, steps=steps) if NUL_AS_SPACE[: len(steps)] == steps else None
+    if _call(then, "urldecode", 1) and _call(then.args[0], "replace", 3):
+        inner = then.args[0]
+        pairs = (_str(inner.args[1]), _str(inner.args[2]))  # type: ignore[union-attr]
+        if inner.args[0] == other and pairs == PAIRS_AS_ESCAPES and base.steps in ((), NUL_AS_SPACE):  # type: ignore[union-attr]
+            return replace(base, decoded=True)
+    return None
+
+
+def _call(expr: ast.Expr, name: str, arity: int) -> bool:
+    return isinstance(expr, ast.Call) and expr.name.lower() == name and len(expr.args) == arity
+
+
+def _str(expr: ast.Expr) -> str | None:
+    return expr.value if isinstance(expr, ast.Str) else None
+
+
+def _truth(test: ast.Expr, scope: FieldScope) -> Presence | None:
+    """When an eval test is true, as a condition on event fields: null tests, ``F == "v"``, ``AND``."""
+    if isinstance(test, ast.Binary) and test.op == "and":
+        parts = [_truth(test.left, scope), _truth(test.right, scope)]
+        return None if any(p is None for p in parts) else _all(parts)
+    if isinstance(test, ast.Binary) and test.op in ("=", "==") and isinstance(test.left, ast.Field):
+        event_field = scope.resolve(test.left.name)
+        if event_field is not None and isinstance(test.right, ast.Str):
+            return ("eq", (event_field, test.right.value))
+        return None
+    return _test_presence(test, scope)
 
 
 def literal_text(expr: ast.Str | ast.Num) -> str:
@@ -427,7 +514,10 @@ def _combine(kind: str, parts: list[Presence | None]) -> Presence | None:
         return decisive
     if any(p is None for p in parts):
         return None
-    kept = list(dict.fromkeys(p for p in parts if p is not (not decisive)))  # type: ignore[misc]
+    flat: list[Presence] = []
+    for p in parts:  # an all of alls is one all (and an any of anys one any)
+        flat.extend(p[1] if isinstance(p, tuple) and p[0] == kind else [p])  # type: ignore[arg-type]
+    kept = list(dict.fromkeys(p for p in flat if p is not (not decisive)))  # type: ignore[misc]
     return (not decisive) if not kept else kept[0] if len(kept) == 1 else (kind, tuple(kept))
 
 

@@ -28,9 +28,10 @@ from translator.sigma.detection import (
     make_or,
     splunk_match,
 )
+from translator.sigma.encodings import decoded_test, like_shape, search_shape
 from translator.sigma.lineage import FieldScope, Presence, aggregate_outputs, literal_text
 from translator.sigma.lookups import Binding, bind, inline_search, inline_where
-from translator.sigma.where import Target, Unfoldable, lower_where
+from translator.sigma.where import Target, Unfoldable, equals_item, lower_where
 from translator.spl import ast
 from translator.spl.printer import print_command, print_expr, print_search
 
@@ -228,6 +229,10 @@ class StageWalker:
         if kind == "not":
             inner = self._presence_node(arg)  # type: ignore[arg-type]
             return None if inner is None else make_not(inner)
+        if kind == "eq":
+            event_field, value = arg  # type: ignore[misc]
+            t = self.target(str(event_field))
+            return None if t is None else equals_item(t, str(value))
         if kind == "match":
             event_field, pattern = arg  # type: ignore[misc]
             t = self.target(str(event_field))
@@ -254,6 +259,41 @@ class StageWalker:
             return same
         present = [Item(t.sigma, ("exists",), (True,)) for t in (left, right)]
         return make_and([*present, make_not(same)])
+
+    def _decoded(self, name: str, shape: tuple[str, str] | None, cased: bool) -> Node | None:
+        """A test on a computed ``name`` read through the hex decoding, on the encoded event field."""
+        text = self.scope.hex.get(name) if self.scope.resolve(name) is None else None
+        target = self.target(text.field) if text is not None else None
+        if text is None or shape is None or target is None or target.basename is not None or target.fill:
+            return None
+        return decoded_test(target.sigma, text, shape[0], shape[1], cased)
+
+    def _decoded_where(self, expr: ast.Expr) -> Node | None:
+        """``like(X, p)``, ``X == "v"``, ``X != "v"`` (or NOT of one) on a hex-decoded X: true only
+        where X has a value, as ``where`` is."""
+        if isinstance(expr, ast.Binary) and expr.op in ("and", "or"):
+            parts = [self._decoded_where(expr.left), self._decoded_where(expr.right)]
+            if any(p is None for p in parts):
+                return None
+            return (make_and if expr.op == "and" else make_or)(parts)  # type: ignore[arg-type]
+        negated = isinstance(expr, ast.Unary) and expr.op == "not"
+        test = expr.operand if isinstance(expr, ast.Unary) and negated else expr
+        if isinstance(test, ast.Binary) and test.op == "like":
+            test = ast.Call("like", (test.left, test.right))
+        if isinstance(test, ast.Call) and test.name.lower() == "like" and len(test.args) == 2:
+            name, literal, shape = test.args[0], test.args[1], like_shape
+        elif isinstance(test, ast.Binary) and test.op in ("=", "==", "!="):
+            name, literal, shape = test.left, test.right, lambda v: ("equals", v)
+            negated = negated != (test.op == "!=")
+        else:
+            return None
+        if not (isinstance(name, ast.Field) and isinstance(literal, ast.Str)):
+            return None
+        node = self._decoded(name.name, shape(literal.value), cased=True)
+        present = self._presence_node(self.scope.presence.get(name.name))
+        if node is None or present is None:
+            return None
+        return make_and([present, make_not(node)]) if negated else node
 
     def _value_cases(self, name: str) -> list[tuple[Node, str]] | None:
         """The literal values a computed ``name`` takes, each with its condition as a Sigma node."""
@@ -353,6 +393,11 @@ class StageWalker:
                         "rule's field reference compares them as text without case: values that differ only in "
                         "case also match, which is broader, and numbers written differently (1 and 01) do not"
                     )
+                    continue
+                when = self._decoded_where(conj)
+                if when is not None:  # a hex-decoded value: the test said on the encoded field
+                    self.result.node = make_and([self.result.node, when])
+                    self.result.notes.append(f"`{text}` folded in on the hex-encoded field it decodes")
                     continue
                 when = self._value_test(conj)
                 if when is not None:  # a computed value compared with a literal: the cases giving it
@@ -467,7 +512,12 @@ class StageWalker:
             if self._inline(_search_fields(conj), lambda n, b, c=conj: inline_search(c, n, b), text):
                 continue
             ctx = ScopedLowering(
-                base=self.base_ctx(), event_field=self._event_field, fill=self._fill, cases=self._value_cases
+                base=self.base_ctx(),
+                event_field=self._event_field,
+                fill=self._fill,
+                cases=self._value_cases,
+                decoded=lambda n, p: self._decoded(n, search_shape(p), cased=False),
+                present=lambda n: self._presence_node(self.scope.presence.get(n)),
             )
             node = lower(conj, ctx)
             if ctx.reasons:
@@ -487,6 +537,9 @@ class ScopedLowering(Lowering):
     fill: Callable[[str], str | None] = lambda name: None  # the value a fill gave rows lacking the field
     # a computed name's literal values, each with its condition (see StageWalker._value_cases)
     cases: Callable[[str], list[tuple[Node, str]] | None] = lambda name: None
+    # a search value tested on a hex-decoded computed name, said on its encoded field
+    decoded: Callable[[str, str], Node | None] = lambda name, pattern: None
+    present: Callable[[str], Node | None] = lambda name: None  # when a computed name has a value
 
     def __post_init__(self) -> None:
         self.field_name = self._sigma_name
@@ -496,7 +549,7 @@ class ScopedLowering(Lowering):
         of the values the search value matches (as the search language matches: any case, wildcards)."""
         cases = self.cases(expr.field) if self.event_field(expr.field) is None else None
         if cases is None:
-            return None
+            return self._decoded_search(expr)
         if isinstance(expr, ast.InList):
             patterns, same = [v.text for v in expr.values], True
         elif expr.op in ("=", "!="):
@@ -523,6 +576,23 @@ class ScopedLowering(Lowering):
         if self.fill(name) is not None:
             return make_not(equals)  # a filled field is always present
         return super().not_equals(name, equals)
+
+    def _decoded_search(self, expr: ast.Compare | ast.InList) -> Node | None:
+        """``X=v`` / ``X!=v`` / ``X IN (...)`` on a hex-decoded X (any case, ``*`` at the ends)."""
+        if self.event_field(expr.field) is not None:
+            return None
+        values = [v.text for v in expr.values] if isinstance(expr, ast.InList) else [expr.value.text]
+        if isinstance(expr, ast.Compare) and expr.op not in ("=", "!="):
+            return None
+        nodes = [self.decoded(expr.field, v) for v in values]
+        present = self.present(expr.field)
+        if any(n is None for n in nodes) or present is None:
+            return None
+        node = make_or(nodes)  # type: ignore[arg-type]
+        self.notes.append(f"`{print_search(expr)}` folded in on the hex-encoded field it decodes")
+        if isinstance(expr, ast.Compare) and expr.op == "!=":
+            return make_and([present, make_not(node)])  # != needs a value
+        return node
 
     def unmapped(self, name: str) -> str:
         if self.event_field(name) is None:
