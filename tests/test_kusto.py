@@ -35,6 +35,13 @@ def test_windows_logsources_go_to_their_tables() -> None:
     assert "Microsoft-Windows-Sysmon/Operational" in access.where and "EventID in (10)" in access.where
 
 
+def test_a_custom_windows_logsource_reads_the_channels_its_definition_names() -> None:
+    defined = 'Splunk: source="XmlWinEventLog:Microsoft-Windows-Foo/Operational"'
+    foo = kusto.sources("windows", "", "microsoft-windows-foo-operational", defined)[0]
+    assert foo.table == "Event" and foo.where == 'EventLog in ("Microsoft-Windows-Foo/Operational")'
+    assert kusto.sources("windows", "", "x", 'Splunk: source="XmlWinEventLog:Foo*"')[0].where == ""  # a wildcard
+
+
 def test_cloud_sources_list_their_tables_and_others_get_a_custom_one() -> None:
     assert [s.table for s in kusto.sources("azure", "", "auditlogs")] == ["AuditLogs", "SigninLogs"]
     assert kusto.sources("aws", "", "cloudtrail")[0].table == "AWSCloudTrail"

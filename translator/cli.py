@@ -325,6 +325,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if args.spl is not None:
         if args.paths:
             raise UsageError("give either PATH or --spl, not both")
+        _check_outputs(args, opts)
         content = content_loader(args.content)(Path.cwd()) if args.content else Content(None)
         res = convert_query(
             args.spl, content, opts, data_sources=tuple(args.data_source), logsource=_logsource_arg(args.logsource)

@@ -38,12 +38,12 @@ from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 from sigma.types import SigmaNull, SigmaString
 
 from translator.data import load_table, logsource_table
-from translator.sigma.logsource import channels_by_service
+from translator.emit.targets import COLUMNS, EXTRA_COLUMNS
+from translator.sigma.logsource import channels_by_service, windows_channel
 from translator.sigma.rule import keyword_pattern
+from translator.sigma.splunk_source import SplunkSource
 
 _WORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-ALIASES = "translator_kusto_columns"  # rule attribute: Sigma field -> the column the query names
-EXTRA = "translator_kusto_columns_extra"  # rule attribute: fields to resolve beyond the detection
 
 
 @dataclass(frozen=True)
@@ -73,10 +73,11 @@ def _table() -> dict[str, Any]:
     return load_table("sentinel")
 
 
-def sources(product: str, category: str, service: str) -> list[Source]:
-    """Where a logsource's events are, in the order to try (Windows by channel, others by table)."""
+def sources(product: str, category: str, service: str, definition: str | None = None) -> list[Source]:
+    """Where a logsource's events are, in the order to try (Windows by channel, others by table).
+    ``definition``: a custom logsource's Splunk source terms, whose channels pick the Event rows."""
     if product == "windows":
-        return [_windows_source(category, service)]
+        return [_windows_source(category, service, definition)]
     spec = _table()["tables"]
     for key in (f"{product}/{service}", f"{product}/{category}"):
         if key in spec:
@@ -94,7 +95,7 @@ def sources(product: str, category: str, service: str) -> list[Source]:
     return [Source(_table()["custom_table"].format(name=name), custom=True)]
 
 
-def _windows_source(category: str, service: str) -> Source:
+def _windows_source(category: str, service: str, definition: str | None = None) -> Source:
     """The table of a Windows logsource and the filter that picks its events (channel, event id)."""
     spec = _table()["windows"]
     channels = channels_by_service()
@@ -107,7 +108,7 @@ def _windows_source(category: str, service: str) -> Source:
         raise SigmaTransformationError(f"windows/{category or service} spans tables {sorted(kinds)}")
     kind = next(iter(kinds.values()), spec["*"])
     terms = []
-    names = [ch for s in services for ch in channels.get(("windows", s), [])]
+    names = [ch for s in services for ch in channels.get(("windows", s), [])] or _defined_channels(definition)
     if names and kind["table"] == "Event":
         terms.append(f"{kind['channel_column']} in ({', '.join(_quote(n) for n in names)})")
     codes = sorted({int(c) for r in rows for c in r["event_codes"]})
@@ -115,6 +116,17 @@ def _windows_source(category: str, service: str) -> Source:
         terms.append(f"EventID in ({', '.join(map(str, codes))})")
     system = _table()["windows_system"][kind["table"]]
     return Source(kind["table"], " and ".join(terms), system, event_data=kind.get("event_data", ""))
+
+
+def _defined_channels(definition: str | None) -> list[str]:
+    """The channels a custom logsource's Splunk terms name, when one group of them names only
+    channels, each exactly (a wildcard leaves the table unfiltered: broader, never narrower)."""
+    source = SplunkSource.from_definition(definition)
+    for group in source.groups if source is not None else ():
+        names = [windows_channel(v) for f, v in group if f in ("source", "sourcetype")]
+        if names and len(names) == len(group) and all(n and "*" not in n for n in names):
+            return list(dict.fromkeys(str(n) for n in names))
+    return []
 
 
 def _quote(text: str) -> str:
@@ -213,7 +225,7 @@ class SentinelTablesTransformation(PreprocessingTransformation):
         super().apply(rule)
         if not isinstance(rule, SigmaRule):
             return
-        extra = [str(f) for f in rule.custom_attributes.get(EXTRA, [])]
+        extra = [str(f) for f in rule.custom_attributes.get(EXTRA_COLUMNS, [])]
         keywords = [i for d in rule.detection.detections.values() for i in _items(d) if i.field is None]
         for item in keywords:
             _as_text_search(item)
@@ -221,7 +233,7 @@ class SentinelTablesTransformation(PreprocessingTransformation):
         negated = _negated(rule)
         tried: list[str] = []
         ls = rule.logsource
-        for source in sources(ls.product or "", ls.category or "", ls.service or ""):
+        for source in sources(ls.product or "", ls.category or "", ls.service or "", ls.definition):
             counter = iter(range(1, 10_000))
             columns = {n: resolve(source, n, counter) for n in names}
             missing = sorted(n for n, c in columns.items() if c is None)
@@ -238,7 +250,7 @@ class SentinelTablesTransformation(PreprocessingTransformation):
                             "testing expanded elements one by one would select other events"
                         )
                     item.field = col.alias
-            rule.custom_attributes[ALIASES] = {n: c.alias for n, c in resolved.items()}
+            rule.custom_attributes[COLUMNS] = {n: c.alias for n, c in resolved.items()}
             self._pipeline.state["query_table"] = head(source, list(resolved.values()))
             return
         raise SigmaTransformationError("; ".join(tried))

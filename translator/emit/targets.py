@@ -33,6 +33,15 @@ class TargetError(TranslatorError):
     """Unknown target, pipeline or format."""
 
 
+class ConversionFailed(Exception):
+    """A rule that neither a target's pipelines nor its fallback could convert (both reasons)."""
+
+
+# rule attributes a pipeline and a correlation writer share: the fields to resolve beyond the
+# detection (the correlation's group-by and counted field), and the column each became
+COLUMNS, EXTRA_COLUMNS = "translator_columns", "translator_columns_extra"
+
+
 @cache
 def plugins() -> InstalledSigmaPlugins:
     found = InstalledSigmaPlugins.autodiscover()
@@ -152,7 +161,7 @@ def convert(rule: str | list[dict[str, Any]], target: Target, schedule: Mapping[
         try:
             text = _convert(rule, replace(inner, pipelines=target.fallback, fallback=()))
         except Exception as second:
-            raise type(second)(f"{first}; with {', '.join(target.fallback)}: {second}") from second
+            raise ConversionFailed(f"{first}; with {', '.join(target.fallback)}: {second}") from second
     if wrap:
         text = _function(str(wrap))(text, _first_doc(rule), schedule)
     return text
@@ -184,13 +193,13 @@ def _correlated(collection: SigmaCollection, target: Target, write: str) -> str:
     correlations = [r for r in collection.rules if isinstance(r, SigmaCorrelationRule)]
     bases = [r for r in collection.rules if isinstance(r, SigmaRule)]
     if len(correlations) != 1 or len(bases) != 1:
-        raise TargetError(f"{target.name}: only a correlation over one rule is written")
+        raise NotImplementedError(f"{target.name}: only a correlation over one rule is written")
     corr, base = correlations[0], bases[0]
     needed = [*(corr.group_by or []), *([corr.condition.fieldref] if corr.condition.fieldref else [])]
-    base.custom_attributes["translator_kusto_columns_extra"] = needed
+    base.custom_attributes[EXTRA_COLUMNS] = needed
     base._backreferences, base._output = [], True  # converted on its own, as a whole query
     queries = target.backend().convert_rule(base)
-    columns = base.custom_attributes.get("translator_kusto_columns", {})
+    columns = base.custom_attributes.get(COLUMNS, {})
     return _function(write)(str(queries[0]), corr, columns)
 
 
