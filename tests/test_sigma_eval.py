@@ -104,6 +104,7 @@ def matches(detection: str, event: dict[str, Any]) -> bool:
         ("  s:\n    - evil\n    - '*bad*'\n  condition: s", {"X": "very BAD thing"}, {"X": "ev il"}),
         # a keyword is found anywhere in a value (the specification: searched across the entire event)
         ("  s:\n    - evil\n  condition: s", {"X": "an EVILish value", "Y": "x"}, {"X": "e-v-i-l", "Y": 1}),
+        ("  s:\n    - evil\n  condition: s", {"X": ["a", "evil"]}, {"X": "ev", "Y": "il"}),  # not across values
         ("  s:\n    - 'ev*il'\n  condition: s", {"X": "the evil"}, {"X": "ev", "Y": "il"}),
         ("  a:\n    Image|endswith: x\n  b:\n    User: u\n  condition: 1 of a* or b", {"Image": "ax"}, {"User": "v"}),
         (

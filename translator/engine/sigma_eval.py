@@ -280,8 +280,32 @@ def _keyword_test(value: Any) -> Predicate:
     if isinstance(value, SigmaExpansion):
         parts = [_keyword_test(v) for v in value.values]
         return lambda e: any(p(e) for p in parts)
-    match = value_matcher(keyword_pattern(value) if isinstance(value, SigmaString) else value)
+    if isinstance(value, SigmaString):
+        value = keyword_pattern(value)
+        shape = string_shape(value)
+        if shape is not None and shape[0] == "contains" and "\0" not in shape[1]:  # one search in the text
+            cased = isinstance(value, SigmaCasedString)
+            text = shape[1] if cased else shape[1].lower()
+            return lambda e: text in _event_text(e, cased)
+    match = value_matcher(value)
     return lambda e: any(_any_value(v, match) for v in e.values())
+
+
+_last_text: list[Any] = [None, None, None]  # (event, cased text, lower-cased text) of the last event asked
+
+
+def _event_text(e: Flat, cased: bool) -> str:
+    """Every value of the event, joined with NUL (which no keyword holds, so a match stays within one
+    value), for the keyword rules that test it one after the other; kept for the last event."""
+    if _last_text[0] is not e:
+        values = (x for v in e.values() for x in (v if isinstance(v, list) else (v,)) if x is not None)
+        joined = "\0".join(x if type(x) is str else _text(x) for x in values)
+        _last_text[:] = [e, joined, None]
+    if cased:
+        return _last_text[1]
+    if _last_text[2] is None:
+        _last_text[2] = _last_text[1].lower()
+    return _last_text[2]
 
 
 def _fieldref_test(name: str, ref: SigmaFieldReference) -> Predicate:
