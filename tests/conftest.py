@@ -54,3 +54,4 @@ def _own_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test runs in its own folder: the CLI's default outputs (sigma_rules/, outputs/) must
     never land in the checkout, whose folders of those names hold the rule pack."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / ".cache"))  # eval's rule cache stays out of $HOME

@@ -74,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="run Sigma rules on event logs and list what each matches")
     ev.add_argument("rules", nargs="+", type=Path, metavar="RULE_OR_DIR", help="Sigma rule files or folders")
     ev.add_argument(
+        "--cache",
+        type=Path,
+        metavar="DIR",
+        help="keep parsed rule files here between runs (default: $XDG_CACHE_HOME/translator/rules)",
+    )
+    ev.add_argument("--no-cache", action="store_true", help="parse every rule file, keep nothing")
+    ev.add_argument(
         "--events",
         action="append",
         type=Path,
@@ -528,7 +535,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         def show(n: int) -> None:
             print(f"\revents read: {n:,}", end="", file=sys.stderr, flush=True)
 
-    run = evaluate(args.rules, args.events, progress=show, jobs=args.jobs)
+    from translator.engine import rule_cache
+
+    cache = None if args.no_cache else (args.cache or rule_cache.default_folder())
+    run = evaluate(args.rules, args.events, progress=show, jobs=args.jobs, cache=cache)
     if show is not None:
         print(f"\revents read: {run.events:,}", file=sys.stderr)
     if args.json:

@@ -24,6 +24,7 @@ from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
 
 from translator.data import logsource_overrides
+from translator.engine import rule_cache
 from translator.engine.correlate import Correlator
 from translator.engine.dispatch import Dispatch
 from translator.engine.logsources import Flat, Selector, selector_for, set_overrides
@@ -89,13 +90,18 @@ class Loaded:
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: rule loading was a third of a run
 
 
-def load_rules(paths: Iterable[Path]) -> Loaded:
-    """Rules to run, correlations over them, and rules reported as not evaluated."""
+def _parse(data: bytes) -> SigmaCollection:
+    docs = list(yaml.load_all(data.decode("utf-8"), Loader=_YAML_LOADER))
+    return SigmaCollection.from_dicts([d for d in docs if d is not None])
+
+
+def load_rules(paths: Iterable[Path], cache: Path | None = None) -> Loaded:
+    """Rules to run, correlations over them, and rules reported as not evaluated. ``cache``: a folder
+    of parsed rule files kept between runs (:mod:`translator.engine.rule_cache`; None: parse all)."""
     loaded = Loaded()
     for path in rule_files(paths):
         try:
-            docs = list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER))
-            collection = SigmaCollection.from_dicts([d for d in docs if d is not None])
+            collection = rule_cache.load(path, cache, _parse)
         except (OSError, UnicodeDecodeError, yaml.YAMLError, SigmaError) as exc:
             loaded.failed.append(RuleResult(str(path), "", path.name, error=f"cannot load: {exc}"))
             continue
@@ -194,11 +200,11 @@ class Scanner:
 _worker: Scanner | None = None
 
 
-def _start_worker(rule_paths: list[Path], logsources: dict[str, Any] | None) -> None:
+def _start_worker(rule_paths: list[Path], logsources: dict[str, Any] | None, cache: Path | None) -> None:
     global _worker
     if logsources:
         set_overrides(logsources)
-    _worker = Scanner(load_rules(rule_paths))
+    _worker = Scanner(load_rules(rule_paths, cache))
 
 
 def _scan_in_worker(path: Path) -> FilePart:
@@ -211,10 +217,12 @@ def evaluate(
     event_paths: Iterable[Path],
     progress: Callable[[int], None] | None = None,
     jobs: int = 1,
+    cache: Path | None = None,
 ) -> EvalRun:
-    """Every rule over every event. ``jobs`` > 1 scans files in that many processes (same results, same order)."""
+    """Every rule over every event. ``jobs`` > 1 scans files in that many processes (same results, same order).
+    ``cache``: the parsed-rule cache folder (None: parse every file)."""
     rule_paths = rule_files(rule_paths)
-    loaded = load_rules(rule_paths)
+    loaded = load_rules(rule_paths, cache)
     files = list(event_files(event_paths))
     run = EvalRun()
     merge = Merger(loaded)
@@ -222,7 +230,7 @@ def evaluate(
         if jobs > 1 and len(files) > 1:
             pool = stack.enter_context(
                 multiprocessing.get_context("spawn").Pool(
-                    jobs, initializer=_start_worker, initargs=(rule_paths, logsource_overrides())
+                    jobs, initializer=_start_worker, initargs=(rule_paths, logsource_overrides(), cache)
                 )
             )
             # in file order (deterministic); a few files per task so small files do not wait on the pipe
