@@ -29,7 +29,7 @@ from translator.engine.correlate import Correlator
 from translator.engine.dispatch import Dispatch
 from translator.engine.logsources import Flat, Selector, selector_for, set_overrides
 from translator.engine.regexes import RegexTimeout
-from translator.engine.sigma_eval import CompiledRule, NotEvaluable, compile_rule
+from translator.engine.sigma_eval import TREE, CompiledRule, NotEvaluable, compile_rule
 from translator.errors import internal_error
 from translator.events import Event, Problem
 from translator.events.readers import event_files, read_file
@@ -91,8 +91,16 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: rule lo
 
 
 def _parse(data: bytes) -> SigmaCollection:
+    """A rule file's collection, each rule with its condition tree already built (kept in the cache
+    with it: building the tree is half of compiling a rule)."""
     docs = list(yaml.load_all(data.decode("utf-8"), Loader=_YAML_LOADER))
-    return SigmaCollection.from_dicts([d for d in docs if d is not None])
+    collection = SigmaCollection.from_dicts([d for d in docs if d is not None])
+    for rule in collection.rules:
+        if isinstance(rule, SigmaRule):
+            with contextlib.suppress(SigmaError):  # compile_rule reports it
+                if len(rule.detection.parsed_condition) == 1:
+                    rule.__dict__[TREE] = rule.detection.parsed_condition[0].parse()
+    return collection
 
 
 def load_rules(paths: Iterable[Path], cache: Path | None = None) -> Loaded:

@@ -70,11 +70,15 @@ class CompiledRule:
     anchors: frozenset[Anchor] | None = None  # one of these must hold (see needed_anchors)
 
 
+# a rule's condition tree built when it was read (evaluate._parse), so a cached rule needs no parse
+TREE = "_translator_condition_tree"
+
+
 def compile_rule(rule: SigmaRule) -> CompiledRule:
     conditions = rule.detection.parsed_condition
     if len(conditions) != 1:
         raise NotEvaluable("rules with several conditions are not evaluated")
-    tree = conditions[0].parse()
+    tree = rule.__dict__.get(TREE) or conditions[0].parse()
     return CompiledRule(rule, _compile(tree), needed_fields(tree), needed_event_ids(tree), needed_anchors(tree))
 
 
