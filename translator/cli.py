@@ -320,7 +320,7 @@ def content_loader(explicit: Path | None):  # type: ignore[no-untyped-def]
 def _options(args: argparse.Namespace) -> ConvertOptions:
     targets = tg.resolve_targets(args.to)
     for name in targets:  # fail fast on a bad pipeline or format, before any work
-        tg.Target(name, tuple(args.pipeline or tg.default_pipelines(name, "windows")), args.format).backend()
+        tg.default_target(name, "windows", args.format, tuple(args.pipeline)).backend()
     out = args.out if args.out is not None else Path("outputs")
     return ConvertOptions(targets, list(args.pipeline), args.format, args.rules_out, out, write=not args.no_write)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import yaml
@@ -58,8 +59,14 @@ class Source:
     unprefixed: tuple[str, ...] = ()  # prefixes Splunk searches strip (``rename properties.* as *``)
     custom: bool = False  # a table we name: every field is a column by its own name
 
-    def schema(self) -> set[str]:
-        return set(AZURE_MONITOR_TABLES.get(self.table, {}))
+    def schema(self) -> frozenset[str]:
+        return _schema(self.table)
+
+
+@cache
+def _schema(table: str) -> frozenset[str]:
+    """A Log Analytics table's columns, as pySigma's Kusto backend ships them (read once per table)."""
+    return frozenset(AZURE_MONITOR_TABLES.get(table, {}))
 
 
 @dataclass(frozen=True)

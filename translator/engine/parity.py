@@ -346,7 +346,7 @@ def _base_doc(converted: DetectionResult | None, rule_results: list[RuleResult])
 def _emitted(base: list[dict[str, Any]], target: str) -> str:
     """The query ``target`` emits for the base rule, with its default pipelines for the rule's product."""
     product = str((base[0].get("logsource") or {}).get("product", ""))
-    return tg.convert(base, tg.Target(target, tuple(tg.default_pipelines(target, product)), "default"))
+    return tg.convert(base, tg.default_target(target, product))
 
 
 def _target_check(
