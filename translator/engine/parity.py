@@ -28,6 +28,7 @@ from sigma.rule import SigmaRule
 from translator.content import Content, load_detection
 from translator.emit import targets as tg
 from translator.emit.writer import write_atomic
+from translator.engine.elastic import DocSet, Rejected
 from translator.engine.evaluate import Loaded, Merger, RuleResult, Scanner, add_collection
 from translator.engine.generate import generate, json_path
 from translator.engine.sigma_eval import NotEvaluable
@@ -41,6 +42,9 @@ from translator.workflow import ConvertOptions, DetectionResult, convert_detecti
 
 STATUSES = ("equal", "differ", "untested", "not_evaluable", "error")
 _SHOWN = 20  # events listed per side in a differ
+
+# targets whose queries run on Elastic's view of the events (translator.engine.elastic)
+ELASTIC_TARGETS = ("lucene", "opensearch_lucene", "eql", "esql")
 
 
 @dataclass
@@ -174,6 +178,7 @@ def parity(
             pending.append((res, None, content_for(path), None, []))
     scanner = Scanner(loaded)
     tables = [SqliteTables(events), DuckDbTables(events)]
+    elastic = DocSet.of(events)
     for t in tables:
         t.plan([compiled.rule for _r, compiled, _s in loaded.runnable])
     merger = Merger(loaded)
@@ -185,7 +190,7 @@ def parity(
         if not (res.status == "not_evaluable" and res.reasons) and not res.errors:
             try:
                 _compare(res, pipeline, content, eventset, rule_results, converted, by_ref, res.data_sources)
-                _check_targets(res, converted, rule_results, content, eventset, tables)
+                _check_targets(res, converted, rule_results, content, eventset, tables, elastic)
             except Exception as exc:
                 res.fail(internal_error("the comparison", exc))
         if res.errors:
@@ -360,6 +365,10 @@ def _target_check(
     except (NotEvaluable, TranslatorError, ValueError, sqlite3.Error, duckdb.Error) as exc:
         check["reason"] = str(exc)
         return
+    except Rejected as exc:  # Elasticsearch would refuse the query: it never fires, which differs
+        check.update(status="differ", reason=f"Elasticsearch refuses the query: {exc}", matches=0)
+        check.update(only_query=[], only_sigma=sorted(rule_results[0].matches)[:_SHOWN])
+        return
     except Exception as exc:  # the backend refusing the rule (|cased, ...): its reason
         check["reason"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
         return
@@ -379,10 +388,12 @@ def _check_targets(
     content: Content,
     events: EventSet,
     tables: list[SqliteTables],
+    elastic: DocSet | None = None,
 ) -> None:
     """Run the base rule's emitted queries on the events where a local engine can: the Splunk query
     through the SPL executor, the sqlite and duckdb backends' SQL in SQLite and DuckDB (see
-    :mod:`translator.engine.sql_targets`).
+    :mod:`translator.engine.sql_targets`), the Lucene, EQL and ES|QL queries on Elastic's view of
+    the Windows events (:mod:`translator.engine.elastic`).
 
     This checks the last hop (the backends and their default pipelines) on the same events.
     """
@@ -400,9 +411,19 @@ def _check_targets(
     def sql(engine: SqliteTables) -> set[str]:
         return engine.matches(rule, where_clause(_emitted(base, engine.target)))
 
+    def elastic_query(target: str) -> set[str]:
+        product = str((base[0].get("logsource") or {}).get("product", ""))
+        if product != "windows":
+            raise NotEvaluable(f"no Elastic view of {product or 'these'} events yet (Windows only)")
+        assert elastic is not None
+        return elastic.run(target, _emitted(base, target))
+
     _target_check(res, "splunk", rule_results, splunk)
     for engine in tables:
         _target_check(res, engine.target, rule_results, partial(sql, engine))
+    if elastic is not None:
+        for target in ELASTIC_TARGETS:
+            _target_check(res, target, rule_results, partial(elastic_query, target))
 
 
 def _rule_fields(converted: DetectionResult | None) -> list[str]:

@@ -1,0 +1,455 @@
+"""Processing pipelines of our own for the Elastic targets (lucene, eql, esql, opensearch_lucene).
+
+pySigma's ``ecs_windows`` names the fields; what it leaves wrong shows up when the
+emitted queries run on Elastic's view of events (:mod:`translator.engine.elastic`):
+
+- **Categories**: a ``process_creation`` rule becomes a query over every event that
+  has ``process.command_line``. ``elastic_categories`` adds, per category, the event
+  logs (``winlog.channel``) and event codes (``event.code``, a keyword: strings) the
+  logsource table says it means, the same table the evaluator reads.
+- **Case**: Sigma compares without case; ``keyword`` and ``wildcard`` fields compare
+  with it, in Lucene and ES|QL (EQL's ``:`` and ``like~`` already ignore it). A value
+  with letters becomes a Lucene regular expression with both cases of each letter
+  (``[wW][hH]...``), which Lucene query strings and ES|QL's ``rlike`` both read; a
+  ``.caseless`` field (lower-casing normalizer) gets its value lower-cased instead.
+- **Regular expressions**: Sigma's are PCRE, searched anywhere in the value;
+  Lucene's (used by all three languages) match the whole value and have no
+  ``(?i)``, ``(?:``, anchors, ``\\d`` or lazy quantifiers. They are rewritten from
+  Python's parse of the pattern; what Lucene cannot say (look-arounds, word
+  boundaries, back-references) fails the rule for that target with the reason.
+- **Field types**: a wildcard on an ``ip`` field is refused by Elasticsearch: an
+  IPv4 prefix on octet boundaries (``10.``, ``192.168.``) becomes its CIDR network;
+  ``*`` on a numeric or ip field (how EQL says exists) becomes a range or
+  ``0.0.0.0/0``. A ``text`` field (PowerShell script blocks) is matched by words in
+  Lucene: only a ``contains`` of one word carries over; EQL cannot search it at all.
+
+Anything else that cannot be made faithful fails the rule for the target, with a
+reason naming the field, rather than emitting a query that selects other events.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import re._constants as sre_c  # the parse tree of Python's own regex parser
+import re._parser as sre_parse
+from dataclasses import dataclass, field
+from typing import Any
+
+from sigma.exceptions import SigmaTransformationError
+from sigma.processing.conditions import LogsourceCondition
+from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
+from sigma.processing.transformations import AddConditionTransformation
+from sigma.processing.transformations.base import DetectionItemTransformation
+from sigma.rule import SigmaDetectionItem
+from sigma.types import (
+    SigmaCasedString,
+    SigmaCIDRExpression,
+    SigmaCompareExpression,
+    SigmaNumber,
+    SigmaRegularExpression,
+    SigmaRegularExpressionFlag,
+    SigmaString,
+    SpecialChars,
+)
+
+from translator.data import logsource_table
+from translator.events.elastic import NUMBERS, STRINGS, TEXTS, elastic_name, field_type
+from translator.sigma.logsource import channels_by_service
+
+LUCENE_RESERVED = set('.?+*|{}[]()"\\#@&<>~')
+
+
+def elastic_categories() -> ProcessingPipeline:
+    """Each Windows category restricted to its event logs and event codes (Elastic's field names)."""
+    table = logsource_table()
+    channels = {service: chs for (product, service), chs in channels_by_service().items() if product == "windows"}
+    by_category: dict[str, tuple[list[str], list[str]]] = {}
+    for row in table["categories"]:
+        chans, codes = by_category.setdefault(row["category"], ([], []))
+        chans += [c for c in channels.get(row["service"], []) if c not in chans]
+        codes += [str(c) for c in row["event_codes"] if str(c) not in codes]
+    items = [
+        ProcessingItem(
+            identifier=f"translator_elastic_{category}",
+            transformation=AddConditionTransformation({"winlog.channel": chans, "event.code": codes}),
+            rule_conditions=[LogsourceCondition(product="windows", category=category)],
+        )
+        for category, (chans, codes) in sorted(by_category.items())
+        if chans and codes
+    ]
+    return ProcessingPipeline(
+        name="translator: Windows categories to Elastic event logs and codes", priority=25, items=items
+    )
+
+
+def elastic_lucene() -> ProcessingPipeline:
+    return _values_pipeline("lucene")
+
+
+def elastic_eql() -> ProcessingPipeline:
+    return _values_pipeline("eql")
+
+
+def elastic_esql() -> ProcessingPipeline:
+    return _values_pipeline("esql")
+
+
+def _values_pipeline(dialect: str) -> ProcessingPipeline:
+    return elastic_categories() + ProcessingPipeline(
+        name=f"translator: Sigma's value semantics on Elastic's field types ({dialect})",
+        priority=30,  # after ecs_windows (20): the fields have their ECS names and types
+        items=[
+            ProcessingItem(
+                identifier=f"translator_elastic_values_{dialect}",
+                transformation=ElasticValues(dialect),
+                rule_conditions=[LogsourceCondition(product="windows")],
+            )
+        ],
+    )
+
+
+@dataclass
+class ElasticValues(DetectionItemTransformation):
+    """Each value of a detection item rewritten for the field's Elasticsearch type (module docstring)."""
+
+    dialect: str = "lucene"
+    _ignore: set[str] = field(default_factory=set)
+
+    def apply_detection_item(self, detection_item: SigmaDetectionItem) -> None:
+        name = detection_item.field
+        if name is None:  # keywords: searched in every field; left as the backend writes them
+            return
+        if name.endswith(".caseless") and any(
+            isinstance(v, SigmaRegularExpression | SigmaCasedString) for v in detection_item.value
+        ):  # the lower-cased copy cannot answer a case-sensitive test: the field itself can
+            name = detection_item.field = name.removesuffix(".caseless")
+        values = [self._value(name, v) for v in detection_item.value]
+        detection_item.value = [v for group in values for v in group]
+        self.processing_item_applied(detection_item)
+
+    def _value(self, name: str, value: Any) -> list[Any]:
+        kind = field_type(name, None)
+        if isinstance(value, SigmaRegularExpression):
+            return [self._regex(name, kind.kind, value)]
+        if isinstance(value, SigmaCasedString):
+            return [value]
+        if isinstance(value, SigmaNumber) and kind.kind in STRINGS:
+            return [SigmaString(str(value))]  # a keyword holds the number's text (event.code "4688")
+        if not isinstance(value, SigmaString):
+            return [value]
+        if kind.kind == "ip":
+            return _ip_value(name, value)
+        if kind.kind in NUMBERS:
+            return _number_value(name, value)
+        if kind.kind in TEXTS and self.dialect != "esql":
+            return [self._text_value(name, value)]
+        if not _has_letters(value):
+            return [value]
+        if name.endswith(".caseless"):
+            return [_lowered(value)] if self.dialect == "esql" else [value]
+        if self.dialect == "eql":
+            return [value]  # `:` and `like~` ignore case
+        return [SigmaRegularExpression(caseless_regex(value))]
+
+    def _text_value(self, name: str, value: SigmaString) -> Any:
+        if self.dialect == "eql":
+            raise SigmaTransformationError(f"EQL cannot search text field {name} (use --to esql)")
+        parts = list(value.s)
+        if (
+            len(parts) == 3
+            and parts[0] is SpecialChars.WILDCARD_MULTI
+            and parts[2] is SpecialChars.WILDCARD_MULTI
+            and isinstance(parts[1], str)
+            and re.fullmatch(r"[A-Za-z0-9]+", parts[1])
+        ):
+            return value  # one word inside the text: Lucene finds it in the word's token
+        raise SigmaTransformationError(
+            f"Lucene matches text field {name} by words; {value.to_plain()!r} is not one word inside it (use --to esql)"
+        )
+
+    def _regex(self, name: str, kind: str, value: SigmaRegularExpression) -> Any:
+        if kind in TEXTS and self.dialect != "esql":
+            raise SigmaTransformationError(
+                f"a regular expression on text field {name} is matched per word (use --to esql)"
+            )
+        if kind not in ("keyword", "wildcard", "constant_keyword", *TEXTS):
+            raise SigmaTransformationError(f"a regular expression on {kind} field {name} is refused by Elasticsearch")
+        nocase = SigmaRegularExpressionFlag.IGNORECASE in value.flags
+        try:
+            regex = lucene_regex(value.regexp.to_plain(), nocase)
+            if self.dialect == "eql" and '"' in regex:
+                raise ValueError('the EQL backend cannot quote a " inside a regular expression')
+            return SigmaRegularExpression(regex)
+        except ValueError as exc:
+            raise SigmaTransformationError(f"{name}: {exc}") from None
+
+
+def _has_letters(value: SigmaString) -> bool:
+    return any(isinstance(p, str) and any(c.lower() != c.upper() for c in p) for p in value.s)
+
+
+def _lowered(value: SigmaString) -> SigmaString:
+    out = SigmaString("")
+    out.s = tuple(p.lower() if isinstance(p, str) else p for p in value.s)
+    return out
+
+
+def _ip_value(name: str, value: SigmaString) -> list[Any]:
+    parts = list(value.s)
+    if parts == [SpecialChars.WILDCARD_MULTI]:
+        return [SigmaCIDRExpression("0.0.0.0/0"), SigmaCIDRExpression("::/0")]
+    if not value.contains_special():
+        try:
+            ipaddress.ip_address(value.to_plain())
+            return [value]
+        except ValueError:
+            pass
+    if len(parts) == 2 and isinstance(parts[0], str) and parts[1] is SpecialChars.WILDCARD_MULTI:
+        octets = parts[0].split(".")
+        if parts[0].endswith(".") and 1 < len(octets) <= 4 and all(o.isdigit() and int(o) < 256 for o in octets[:-1]):
+            known = [int(o) for o in octets[:-1]]
+            network = ".".join(map(str, known + [0] * (4 - len(known))))
+            return [SigmaCIDRExpression(f"{network}/{8 * len(known)}")]
+    raise SigmaTransformationError(
+        f"{name} is an ip field in Elastic; {value.to_plain()!r} is not an address or network"
+    )
+
+
+def _number_value(name: str, value: SigmaString) -> list[Any]:
+    if list(value.s) == [SpecialChars.WILDCARD_MULTI]:  # present: any number
+        return [SigmaCompareExpression(SigmaNumber(-(2**63)), SigmaCompareExpression.CompareOperators.GTE)]
+    plain = value.to_plain() if not value.contains_special() else ""
+    try:
+        return [SigmaNumber(int(plain, 16) if plain.lower().startswith("0x") else int(plain))]
+    except ValueError:
+        raise SigmaTransformationError(f"{name} is numeric in Elastic; {value.to_plain()!r} is not a number") from None
+
+
+def _letter(c: str) -> str:
+    if c.lower() != c.upper() and len(c.lower()) == 1 and len(c.upper()) == 1:
+        return f"[{c.lower()}{c.upper()}]"
+    return _lit(c)
+
+
+def _lit(c: str) -> str:
+    return "\\" + c if c in LUCENE_RESERVED else c
+
+
+def caseless_regex(value: SigmaString) -> str:
+    """A Sigma string (``*``/``?`` wildcards) as a whole-value Lucene regex that ignores case."""
+    out = []
+    for p in value.s:
+        if p is SpecialChars.WILDCARD_MULTI:
+            out.append(".*")
+        elif p is SpecialChars.WILDCARD_SINGLE:
+            out.append(".")
+        else:
+            out.extend(_letter(c) for c in str(p))
+    return "".join(out)
+
+
+# ---- PCRE (Sigma |re) -> Lucene regular expressions ----
+
+# Lucene (8.6 on) reads Perl's class escapes itself, inside classes too
+_CATEGORIES = {sre_c.CATEGORY_DIGIT: r"\d", sre_c.CATEGORY_WORD: r"\w", sre_c.CATEGORY_SPACE: r"\s"}
+_NOT_CATEGORIES = {sre_c.CATEGORY_NOT_DIGIT: r"\D", sre_c.CATEGORY_NOT_WORD: r"\W", sre_c.CATEGORY_NOT_SPACE: r"\S"}
+
+
+def lucene_regex(pattern: str, nocase: bool = False) -> str:
+    """A Sigma regular expression (searched anywhere in the value) as the Lucene regex that matches
+    the same whole values. ValueError when Lucene cannot express it."""
+    try:
+        tree = sre_parse.parse(pattern)
+    except re.error as exc:
+        raise ValueError(f"the regular expression does not parse: {exc}") from None
+    flags = tree.state.flags
+    nocase = nocase or bool(flags & re.IGNORECASE)
+    if flags & re.MULTILINE:
+        raise ValueError("a multi-line regular expression cannot be written for Lucene")
+    return _search(list(tree), True, True, nocase)
+
+
+def _is_group(item: Any) -> bool:
+    return item[0] is sre_c.BRANCH or item[0] is sre_c.SUBPATTERN
+
+
+def _search(items: list[Any], lead: bool, trail: bool, nocase: bool) -> str:
+    """``items`` searched for: a leading ``.*`` unless a ``^`` anchors them (``lead``), a trailing
+    one unless a ``$`` does (``trail``); anchors at the edges of a group are pushed into it."""
+    if items and items[0] == (sre_c.AT, sre_c.AT_BEGINNING):
+        lead, items = False, items[1:]
+    if items and items[-1][0] is sre_c.AT and items[-1][1] in (sre_c.AT_END, sre_c.AT_END_STRING):
+        trail, items = False, items[:-1]
+    if not items:
+        return (".*" if lead or trail else "()")
+    if len(items) == 1 and items[0][0] is sre_c.BRANCH:
+        return "(" + "|".join(_search(list(b), lead, trail, nocase) for b in items[0][1][1]) + ")"
+    if len(items) == 1 and items[0][0] is sre_c.SUBPATTERN:
+        _group, add, remove, sub = items[0][1]
+        nocase = (nocase or bool(add & re.IGNORECASE)) and not remove & re.IGNORECASE
+        return "(" + _search(list(sub), lead, trail, nocase) + ")"
+    out = ""
+    if _is_group(items[0]):
+        out, items = _search(items[:1], lead, False, nocase), items[1:]
+    elif lead:
+        out = ".*"
+    if items and _is_group(items[-1]) and len(items) > 1:
+        return out + _seq(items[:-1], nocase) + _search(items[-1:], False, trail, nocase)
+    if items and _is_group(items[-1]) and not out:
+        return _search(items, False, trail, nocase)
+    return out + _seq(items, nocase) + (".*" if trail else "")
+
+
+def _seq(items: Any, nocase: bool) -> str:
+    return "".join(_node(op, av, nocase) for op, av in items)
+
+
+def _node(op: Any, av: Any, nocase: bool) -> str:
+    if op is sre_c.LITERAL:
+        c = chr(av)
+        return _letter(c) if nocase else _lit(c)
+    if op is sre_c.NOT_LITERAL:
+        return "[^" + _class_chars([(sre_c.LITERAL, av)], nocase) + "]"
+    if op is sre_c.ANY:
+        return "."
+    if op is sre_c.IN:
+        negate = bool(av) and av[0][0] is sre_c.NEGATE
+        body = av[1:] if negate else av
+        if len(body) == 1 and body[0][0] is sre_c.CATEGORY and not negate:
+            return _CATEGORIES.get(body[0][1]) or _NOT_CATEGORIES[body[0][1]]
+        return ("[^" if negate else "[") + _class_chars(body, nocase) + "]"
+    if op is sre_c.BRANCH:
+        return "(" + "|".join(_seq(b, nocase) for b in av[1]) + ")"
+    if op is sre_c.SUBPATTERN:
+        _group, add, remove, sub = av
+        if add & re.IGNORECASE:
+            nocase = True
+        if remove & re.IGNORECASE:
+            nocase = False
+        return "(" + _seq(sub, nocase) + ")"
+    if op in (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT, sre_c.POSSESSIVE_REPEAT):
+        lo, hi, sub = av  # lazy or greedy: the same values match
+        inner = _seq(sub, nocase)
+        atoms = (sre_c.LITERAL, sre_c.NOT_LITERAL, sre_c.ANY, sre_c.IN, sre_c.CATEGORY, sre_c.SUBPATTERN)
+        if not (len(sub) == 1 and sub[0][0] in atoms):
+            inner = f"({inner})"
+        if (lo, hi) == (0, sre_c.MAXREPEAT):
+            return inner + "*"
+        if (lo, hi) == (1, sre_c.MAXREPEAT):
+            return inner + "+"
+        if (lo, hi) == (0, 1):
+            return inner + "?"
+        return (
+            inner + "{" + str(lo) + ("," if hi != lo else "") + ("" if hi in (lo, sre_c.MAXREPEAT) else str(hi)) + "}"
+        )
+    if op is sre_c.CATEGORY and (av in _CATEGORIES or av in _NOT_CATEGORIES):
+        return _CATEGORIES.get(av) or _NOT_CATEGORIES[av]
+    if op is sre_c.AT:
+        raise ValueError("an anchor or word boundary inside the pattern cannot be written for Lucene")
+    if op in (sre_c.ASSERT, sre_c.ASSERT_NOT):
+        raise ValueError("Lucene regular expressions have no look-around")
+    if op is sre_c.GROUPREF:
+        raise ValueError("Lucene regular expressions have no back-references")
+    raise ValueError(f"regex construct {op} cannot be written for Lucene")
+
+
+def _class_chars(items: Any, nocase: bool) -> str:
+    out = []
+    for op, av in items:
+        if op is sre_c.LITERAL:
+            c = chr(av)
+            out.append(_class_lit(c))
+            if nocase and c.lower() != c.upper():
+                out.append(_class_lit(c.swapcase()))
+        elif op is sre_c.RANGE:
+            lo, hi = chr(av[0]), chr(av[1])
+            out.append(f"{_class_lit(lo)}-{_class_lit(hi)}")
+            if nocase:
+                for a, b in (("a", "z"), ("A", "Z")):
+                    if lo <= b and hi >= a:  # the letters inside, in the other case
+                        s, e = max(lo, a), min(hi, b)
+                        out.append(f"{s.swapcase()}-{e.swapcase()}")
+        elif op is sre_c.CATEGORY and (av in _CATEGORIES or av in _NOT_CATEGORIES):
+            out.append(_CATEGORIES.get(av) or _NOT_CATEGORIES[av])
+        else:
+            raise ValueError(f"character class item {op} cannot be written for Lucene")
+    return "".join(out)
+
+
+def _class_lit(c: str) -> str:
+    return "\\" + c if c in '[]\\^-"' else c
+
+
+def elastic_fields() -> ProcessingPipeline:
+    """The rule's Windows field names as Elastic Agent writes them (before ``ecs_windows``, which
+    leaves alone a name that already has its ECS or ``winlog`` form)."""
+    return ProcessingPipeline(
+        name="translator: Windows field names as Elastic's integrations write them",
+        priority=15,
+        items=[
+            ProcessingItem(
+                identifier="translator_elastic_fields",
+                transformation=ElasticFieldNames(),
+                rule_conditions=[LogsourceCondition(product="windows")],
+            )
+        ],
+    )
+
+
+@dataclass
+class ElasticFieldNames(DetectionItemTransformation):
+    """Each field renamed to where the integrations put it for every (event log, event code) the
+    rule reads, when they agree (see :func:`translator.events.elastic.elastic_name`); left to
+    ``ecs_windows`` otherwise."""
+
+    _sources: list[tuple[str, int | None, dict[str, str]]] = field(default_factory=list)
+
+    def apply(self, rule: Any) -> None:
+        self._sources = _rule_sources(rule)
+        super().apply(rule)
+
+    def apply_detection_item(self, detection_item: SigmaDetectionItem) -> None:
+        name = detection_item.field
+        if name is None or "." in name or not self._sources:
+            return
+        targets = {elastic_name(ch, code, raw.get(name, name)) for ch, code, raw in self._sources}
+        if len(targets) == 1 and (target := targets.pop()) is not None:
+            detection_item.field = target
+            self.processing_item_applied(detection_item)
+
+
+def _rule_sources(rule: Any) -> list[tuple[str, int | None, dict[str, str]]]:
+    """(channel, event code, Sigma name -> the event's own name) for each source the rule reads."""
+    ls = rule.logsource
+    table = logsource_table()
+    codes = _event_ids(rule)
+    if ls.service and not ls.category:
+        chans = channels_by_service().get(("windows", ls.service), [])
+        return [(ch, code, {}) for ch in chans for code in (codes or [None])]
+    out = []
+    for row in table["categories"]:
+        if row["category"] != ls.category:
+            continue
+        renamed = table.get("event_field_maps", {}).get(f"{row['service']}/{row['category']}", {})
+        inverse = {sigma: raw for raw, sigma in renamed.items()}
+        for ch in channels_by_service().get(("windows", row["service"]), []):
+            out += [(ch, int(code), inverse) for code in row["event_codes"] if not codes or int(code) in codes]
+    return out
+
+
+def _event_ids(rule: Any) -> list[int]:
+    """The EventID values the rule's detections name (any of them), or [] when none does."""
+    ids: list[int] = []
+
+    def walk(node: Any) -> None:
+        for item in getattr(node, "detection_items", []):
+            if isinstance(item, SigmaDetectionItem):
+                if item.field == "EventID":
+                    ids.extend(int(v.number) for v in item.value if isinstance(v, SigmaNumber))
+            else:
+                walk(item)
+
+    for detection in rule.detection.detections.values():
+        walk(detection)
+    return sorted(set(ids))

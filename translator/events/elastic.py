@@ -1,0 +1,278 @@
+"""Flat Windows events as Elastic Agent indexes them: ECS fields, ``winlog.*``, and the field types.
+
+What Elastic's Windows and System integrations do to an event log record lives
+in ``data/elastic.yml`` (per channel and event id: which EventData names move to
+ECS fields, which stay under ``winlog.event_data``, categories and types); the
+mappings Elasticsearch gives those fields are there too. The result is a
+:class:`~translator.engine.elastic.fields.Doc` the Lucene, EQL and ES|QL runners
+read. Events of other products have no Elastic view yet: :func:`elastic_doc`
+returns None for them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from translator.data import load_table
+
+Flat = dict[str, Any]
+
+STRINGS = ("keyword", "wildcard", "constant_keyword")
+TEXTS = ("text", "match_only_text")
+NUMBERS = ("long", "integer", "short", "byte", "double", "float", "scaled_float", "unsigned_long")
+
+
+@dataclass(frozen=True)
+class FieldType:
+    """One field's mapping: its type, ``ignore_above`` for keywords, and a ``.text`` multi-field."""
+
+    kind: str = "keyword"
+    ignore_above: int | None = None
+    text: bool = False
+    normalizer: bool = False  # a lower-casing normalizer (the `.caseless` multi-fields)
+
+
+@dataclass
+class Doc:
+    """One indexed event: ECS field -> values (already in the type's form), with the types used."""
+
+    ref: str
+    values: dict[str, list[Any]]
+    types: dict[str, FieldType] = field(default_factory=dict)
+    source: dict[str, list[Any]] = field(default_factory=dict)  # the unconverted strings (ES|QL reads these)
+
+    def type_of(self, name: str) -> FieldType:
+        """The field's mapping: as indexed here, else as declared (the mapping exists without the value)."""
+        return self.types.get(name) or field_type(name, None)
+
+
+def index_value(kind: FieldType, value: Any) -> Any | None:
+    """``value`` as the field indexes it, or None when the mapping would not index it."""
+    if kind.kind in STRINGS:
+        text = _as_text(value)
+        if kind.ignore_above is not None and len(text) > kind.ignore_above:
+            return None
+        return text.lower() if kind.normalizer else text
+    if kind.kind in TEXTS:
+        return _as_text(value)
+    if kind.kind in NUMBERS:
+        return number_of(value)
+    if kind.kind == "ip":
+        try:
+            return ipaddress.ip_address(str(value).strip())
+        except ValueError:
+            return None
+    if kind.kind == "boolean":
+        text = _as_text(value).lower()
+        return {"true": True, "false": False}.get(text)
+    return _as_text(value)
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def number_of(value: Any) -> int | float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return value
+    text = str(value).strip()
+    try:
+        return int(text, 16) if text.lower().startswith("0x") else int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return None
+
+
+@cache
+def _windows() -> dict[str, Any]:
+    return dict(load_table("elastic")["windows"])
+
+
+@cache
+def _types() -> tuple[dict[str, FieldType], int]:
+    table = load_table("elastic")["types"]
+    limit = int(table["keyword_ignore_above"])
+    out: dict[str, FieldType] = {}
+    for name, spec in table["fields"].items():
+        kind = spec["type"]
+        out[name] = FieldType(kind, limit if kind == "keyword" else None, bool(spec.get("text")))
+        if spec.get("text"):
+            out[f"{name}.text"] = FieldType("match_only_text")
+        if spec.get("caseless"):
+            out[f"{name}.caseless"] = FieldType("keyword", limit, normalizer=True)
+    return out, limit
+
+
+def field_type(name: str, value: Any) -> FieldType:
+    """The mapping of ``name``: declared, else what the dynamic templates give a value like ``value``."""
+    declared, limit = _types()
+    kind = declared.get(name)
+    if kind is not None:
+        return kind
+    if isinstance(value, bool):
+        return FieldType("boolean")
+    if isinstance(value, int) and not name.startswith("winlog.event_data."):
+        return FieldType("long")
+    return FieldType("keyword", limit)
+
+
+def is_windows(fields: Flat) -> bool:
+    return "EventID" in fields and "Channel" in fields
+
+
+def elastic_doc(ref: str, fields: Flat) -> Doc | None:
+    """The indexed document for a flat Windows event, or None for events of other products."""
+    if not is_windows(fields):
+        return None
+    return index(ref, elastic_source(fields))
+
+
+def index(ref: str, source: dict[str, list[Any]]) -> Doc:
+    """A document from its source fields: each value converted by its field's mapping, multi-fields added."""
+    declared, _limit = _types()
+    doc = Doc(ref, {}, {}, source)
+    for name, values in source.items():
+        kind = field_type(name, values[0] if values else None)
+        _put(doc, name, kind, values)
+        for sub in ("text", "caseless"):
+            if f"{name}.{sub}" in declared:
+                _put(doc, f"{name}.{sub}", declared[f"{name}.{sub}"], values)
+    return doc
+
+
+def _put(doc: Doc, name: str, kind: FieldType, values: list[Any]) -> None:
+    doc.types[name] = kind
+    indexed = [v for v in (index_value(kind, x) for x in values) if v is not None]
+    if indexed:
+        doc.values[name] = indexed
+
+
+def elastic_source(fields: Flat) -> dict[str, list[Any]]:
+    """The document Elastic Agent writes for the event (field -> values), before mapping."""
+    table = _windows()
+    out: dict[str, list[Any]] = {}
+    system = table["system"]
+    drop = set(table["drop_values"])
+    data = {k: v for k, v in fields.items() if k not in system and not (isinstance(v, str) and v in drop)}
+    for name, targets in system.items():
+        if name in fields and fields[name] not in (None, ""):
+            for target in targets:
+                value = fields[name]
+                _add(
+                    out,
+                    target,
+                    str(value) if target in ("event.code", "winlog.event_id", "winlog.record_id") else value,
+                )
+    channel = table["channels"].get(str(fields.get("Channel")))
+    if channel is not None:
+        _set(out, "event.dataset", channel["dataset"])
+        _set(out, "data_stream.dataset", channel["dataset"])
+        _set(out, "event.module", channel["module"])
+        _set(out, "event.kind", "event")
+        for spec in _specs(channel, fields.get("EventID"), table["groups"]):
+            _apply(spec, data, out, table["tables"])
+    prefix = table["event_data"]
+    for name, value in data.items():
+        if value is not None:
+            _add(out, f"{prefix}.{name}", value)
+    return out
+
+
+def _specs(channel: dict[str, Any], event_id: Any, groups: dict[str, Any]) -> list[dict[str, Any]]:
+    """The mappings for one event of the channel, in order: the channel's, the groups the event
+    uses, the event's own."""
+    events = channel.get("events") or {}
+    own = events.get(event_id) or events.get(str(event_id)) or events.get("*") or {}
+    specs = [channel.get("all") or {}]
+    specs += [groups[g] for g in own.get("uses", [])]
+    specs.append(own)
+    return specs
+
+
+def _apply(spec: dict[str, Any], data: Flat, out: dict[str, list[Any]], tables: dict[str, Any]) -> None:
+    for key in ("category", "type"):
+        if key in spec:
+            out[f"event.{key}"] = list(spec[key])
+    if "action" in spec:
+        _set(out, "event.action", spec["action"])
+    for name, target in (spec.get("copy") or {}).items():
+        if name in data:
+            _set(out, target, data[name])
+    for name, target in (spec.get("rename") or {}).items():
+        if name in data:
+            value = data.pop(name)
+            _set(out, target, (spec.get("values") or {}).get(name, {}).get(str(value).lower(), value))
+    for name in spec.get("drop") or []:
+        data.pop(name, None)
+    for name, (domain, user) in (spec.get("user") or {}).items():
+        value = data.pop(name, None)
+        parts = str(value).split("\\") if value is not None else []
+        if len(parts) == 2:
+            _set(out, domain, parts[0])
+            _set(out, user, parts[1])
+    for name, prefix in (spec.get("hashes") or {}).items():
+        value = data.pop(name, None)
+        if value is not None:
+            _hashes(str(value), prefix, out)
+    for name, (target, table) in (spec.get("describe") or {}).items():
+        if name in data and str(data[name]) in tables[table]:
+            _set(out, target, tables[table][str(data[name])])
+    for target, value in (spec.get("set") or {}).items():
+        _set(out, target, value)
+    for target, source in (spec.get("basename") or {}).items():
+        if out.get(source):
+            _set(out, target, str(out[source][0]).rsplit("\\", 1)[-1])
+    for target in spec.get("number") or []:
+        if out.get(target):
+            number = index_value(FieldType("long"), out[target][0])
+            if number is None:
+                del out[target]
+            else:
+                out[target] = [number]
+
+
+def _hashes(text: str, prefix: str, out: dict[str, list[Any]]) -> None:
+    parent = prefix.rsplit(".", 1)[0]
+    for part in text.split(","):
+        algo, _, value = part.partition("=")
+        if not value or set(value) == {"0"}:
+            continue
+        if algo.strip().upper() == "IMPHASH":
+            _set(out, f"{parent}.pe.imphash", value.strip().lower())
+        else:
+            _set(out, f"{prefix}.{algo.strip().lower()}", value.strip().lower())
+
+
+def _set(out: dict[str, list[Any]], name: str, value: Any) -> None:
+    out[name] = [value]
+
+
+def _add(out: dict[str, list[Any]], name: str, value: Any) -> None:
+    out.setdefault(name, []).append(value)
+
+
+_PROBE = "\x00probe\x00"
+_PROBE_NUMBER = "0x7a69"  # 31337 once a pipeline converts it to a number
+
+
+@cache
+def elastic_name(channel: str, event_id: int | None, name: str) -> str | None:
+    """Where Elastic Agent puts the event's field ``name`` for that channel and event id, with its
+    value unchanged (or only parsed as a number): found by building the document of an event holding
+    a marker in that field. None when the value does not survive as such (split, described, dropped)."""
+    base: Flat = {"Channel": channel, "EventID": event_id if event_id is not None else -1}
+    for probe, found in ((_PROBE, _PROBE), (_PROBE_NUMBER, 31337)):
+        source = elastic_source({**base, name: probe})
+        hits = [k for k, vs in source.items() if found in vs and k not in ("event.code", "winlog.event_id")]
+        if hits:
+            return next((k for k in hits if not k.startswith("winlog.event_data.")), hits[0])
+    return None
