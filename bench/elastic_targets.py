@@ -98,13 +98,17 @@ def measure(folder: Path, events: list[tuple[str, dict]], docs: DocSet, show: in
                 examples.setdefault(f"differ ({side})", path)
                 if show:
                     show -= 1
-                    print(f"  {target} {side}: {path}\n    {query[:300]}\n    only query {sorted(got - want)[:2]}"
-                          f" only sigma {sorted(want - got)[:2]}")
+                    print(
+                        f"  {target} {side}: {path}\n    {query[:300]}\n    only query {sorted(got - want)[:2]}"
+                        f" only sigma {sorted(want - got)[:2]}"
+                    )
         converted = status["equal"] + status["differ"] + status["not evaluable"]
         share = status["equal"] / max(1, status["equal"] + status["differ"])
-        print(f"  {target:18} {dict(status)}  equal {share:.1%} of {status['equal'] + status['differ']} evaluated"
-              f" ({converted} converted), {time.perf_counter() - t0:.1f} s")
-        for kind, n in kinds.most_common(8):
+        print(
+            f"  {target:18} {dict(status)}  equal {share:.1%} of {status['equal'] + status['differ']} evaluated"
+            f" ({converted} converted), {time.perf_counter() - t0:.1f} s"
+        )
+        for kind, n in kinds.most_common(14):
             print(f"      {n:5}  {kind}  e.g. {examples.get(kind, '')}")
 
 
@@ -117,7 +121,9 @@ def main() -> None:
     t0 = time.perf_counter()
     events = [(e.ref, e.fields) for e in read_events([events_dir]) if isinstance(e, Event)]
     docs = DocSet.of(events)
-    print(f"{len(events):,} events read, {len(docs.docs):,} Windows documents built in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"{len(events):,} events read, {len(docs.docs):,} Windows documents built in {time.perf_counter() - t0:.1f} s"
+    )
     for folder in folders:
         measure(folder, events, docs, show)
 

@@ -430,11 +430,22 @@ def _sync_outputs(
 
 
 def exit_code(results: list[DetectionResult]) -> int:
+    """1 for a conversion error, a target failing on a rule, or a rule no requested target could
+    write; a target that refuses a rule its language cannot express while another target wrote it
+    (EQL and a script-block rule under ``--to elastic``) is reported, not a failure."""
     if results and all(not r.loaded for r in results):
         return EXIT_USAGE
-    if any(r.status == "error" or r.target_errors for r in results):
-        return EXIT_FAILED
+    for r in results:
+        if r.status == "error":
+            return EXIT_FAILED
+        failed = [e for e in r.target_errors.values() if not e.startswith(_REFUSALS)]
+        if failed or (r.target_errors and not r.queries):
+            return EXIT_FAILED
     return EXIT_OK
+
+
+# a target refusing a rule it cannot express (our pipelines or the backend say why), not a failure
+_REFUSALS = ("SigmaTransformationError:", "SigmaFeatureNotSupportedByBackendError:", "ConversionFailed:")
 
 
 def _progress(total: int):  # type: ignore[no-untyped-def]
@@ -723,7 +734,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for name, query in res.queries.items():
         print(f"{name} -> {res.outputs.get(name)}\n  {query}\n")
     for name, err in res.target_errors.items():
-        print(f"{name} FAILED: {err}")
+        if err.startswith(_REFUSALS):  # the target's language cannot say what the rule says
+            print(f"{name}: not written: {err.split(': ', 1)[-1]}")
+        else:
+            print(f"{name} FAILED: {err}")
     return exit_code(results)
 
 

@@ -34,15 +34,19 @@ import re
 import re._constants as sre_c  # the parse tree of Python's own regex parser
 import re._parser as sre_parse
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cache
+from typing import Any, ClassVar
 
-from sigma.exceptions import SigmaTransformationError
+from sigma.backends.elasticsearch import EqlBackend as _EqlBackend
+from sigma.backends.elasticsearch import ESQLBackend as _EsqlBackend
+from sigma.exceptions import SigmaFeatureNotSupportedByBackendError, SigmaTransformationError
 from sigma.processing.conditions import LogsourceCondition
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import AddConditionTransformation
 from sigma.processing.transformations.base import DetectionItemTransformation
 from sigma.rule import SigmaDetectionItem
 from sigma.types import (
+    SigmaBool,
     SigmaCasedString,
     SigmaCIDRExpression,
     SigmaCompareExpression,
@@ -58,6 +62,8 @@ from translator.events.elastic import NUMBERS, STRINGS, TEXTS, elastic_name, fie
 from translator.sigma.logsource import channels_by_service
 
 LUCENE_RESERVED = set('.?+*|{}[]()"\\#@&<>~')
+# per text-field analyser, the values made only of characters it keeps inside words
+WORDS = {"standard": r"[A-Za-z0-9_]+", "powershell_script": r"[A-Za-z0-9_-]+"}
 
 
 def elastic_categories() -> ProcessingPipeline:
@@ -136,19 +142,27 @@ class ElasticValues(DetectionItemTransformation):
             return [value]
         if isinstance(value, SigmaNumber) and kind.kind in STRINGS:
             return [SigmaString(str(value))]  # a keyword holds the number's text (event.code "4688")
+        if isinstance(value, SigmaBool) and kind.kind in STRINGS:
+            value = SigmaString("true" if value.boolean else "false")  # event data holds the word
         if not isinstance(value, SigmaString):
             return [value]
         if kind.kind == "ip":
-            return _ip_value(name, value)
+            return _ip_value(name, value, whole=self.dialect == "eql")
         if kind.kind in NUMBERS:
             return _number_value(name, value)
         if kind.kind in TEXTS and self.dialect != "esql":
             return [self._text_value(name, value)]
-        if not _has_letters(value):
-            return [value]
+        if name == "winlog.channel" and not value.contains_special():
+            canonical = _channels().get(value.to_plain().lower())
+            if canonical is not None:  # the event log's own spelling: an exact term matches it
+                return [SigmaCasedString(canonical) if self.dialect == "esql" else SigmaString(canonical)]
+        if self.dialect == "esql" or not _has_letters(value):
+            return [value]  # ES|QL: our backend writes `to_lower(field) like` (EsqlBackend)
         if name.endswith(".caseless"):
-            return [_lowered(value)] if self.dialect == "esql" else [value]
+            return [value]  # its normalizer lower-cases the query's terms too
         if self.dialect == "eql":
+            if any(isinstance(p, str) and ("*" in p or "?" in p) for p in value.s):
+                raise SigmaTransformationError(f"{name}: EQL wildcards cannot hold a literal * or ?")
             return [value]  # `:` and `like~` ignore case
         return [SigmaRegularExpression(caseless_regex(value))]
 
@@ -161,9 +175,9 @@ class ElasticValues(DetectionItemTransformation):
             and parts[0] is SpecialChars.WILDCARD_MULTI
             and parts[2] is SpecialChars.WILDCARD_MULTI
             and isinstance(parts[1], str)
-            and re.fullmatch(r"[A-Za-z0-9]+", parts[1])
+            and re.fullmatch(WORDS[field_type(name, None).analyzer], parts[1])
         ):
-            return value  # one word inside the text: Lucene finds it in the word's token
+            return value  # a run of word characters lies inside one indexed word: Lucene finds it there
         raise SigmaTransformationError(
             f"Lucene matches text field {name} by words; {value.to_plain()!r} is not one word inside it (use --to esql)"
         )
@@ -185,6 +199,13 @@ class ElasticValues(DetectionItemTransformation):
             raise SigmaTransformationError(f"{name}: {exc}") from None
 
 
+@cache
+def _channels() -> dict[str, str]:
+    """Known event log names, lower-cased -> as Windows spells them."""
+    names = [ch for (product, _s), chans in channels_by_service().items() if product == "windows" for ch in chans]
+    return {n.lower(): n for n in names}
+
+
 def _has_letters(value: SigmaString) -> bool:
     return any(isinstance(p, str) and any(c.lower() != c.upper() for c in p) for p in value.s)
 
@@ -195,14 +216,16 @@ def _lowered(value: SigmaString) -> SigmaString:
     return out
 
 
-def _ip_value(name: str, value: SigmaString) -> list[Any]:
+def _ip_value(name: str, value: SigmaString, whole: bool = False) -> list[Any]:
+    """An ip field's value: an address, or a network (``whole``: addresses as one-address networks,
+    for EQL, which compares an ip field with networks only)."""
     parts = list(value.s)
     if parts == [SpecialChars.WILDCARD_MULTI]:
         return [SigmaCIDRExpression("0.0.0.0/0"), SigmaCIDRExpression("::/0")]
     if not value.contains_special():
         try:
-            ipaddress.ip_address(value.to_plain())
-            return [value]
+            address = ipaddress.ip_address(value.to_plain())
+            return [SigmaCIDRExpression(f"{address}/{address.max_prefixlen}")] if whole else [value]
         except ValueError:
             pass
     if len(parts) == 2 and isinstance(parts[0], str) and parts[1] is SpecialChars.WILDCARD_MULTI:
@@ -282,7 +305,7 @@ def _search(items: list[Any], lead: bool, trail: bool, nocase: bool) -> str:
     if items and items[-1][0] is sre_c.AT and items[-1][1] in (sre_c.AT_END, sre_c.AT_END_STRING):
         trail, items = False, items[:-1]
     if not items:
-        return (".*" if lead or trail else "()")
+        return ".*" if lead or trail else "()"
     if len(items) == 1 and items[0][0] is sre_c.BRANCH:
         return "(" + "|".join(_search(list(b), lead, trail, nocase) for b in items[0][1][1]) + ")"
     if len(items) == 1 and items[0][0] is sre_c.SUBPATTERN:
@@ -453,3 +476,61 @@ def _event_ids(rule: Any) -> list[int]:
     for detection in rule.detection.detections.values():
         walk(detection)
     return sorted(set(ids))
+
+
+class EqlBackend(_EqlBackend):
+    """pySigma's EQL backend where it writes what EQL does not parse: numbers compared by ``==``
+    (``:`` and ``like~`` take strings), no ``\\/`` in regex strings (EQL has no such escape and no
+    ``/`` delimiters), and keywords refused (EQL has no full-text search)."""
+
+    re_escape: ClassVar[tuple[str, ...]] = ('"',)
+
+    def convert_condition_field_eq_val_num(self, cond: Any, state: Any) -> Any:
+        return f"{self.escape_and_quote_field(cond.field)} == {cond.value}"
+
+    def convert_condition_as_in_expression(self, cond: Any, state: Any) -> Any:
+        values = [arg.value for arg in cond.args]
+        if values and all(isinstance(v, SigmaNumber) for v in values):
+            field = self.escape_and_quote_field(cond.args[0].field)
+            return f"{field} in ({', '.join(str(v) for v in values)})"
+        return super().convert_condition_as_in_expression(cond, state)
+
+    def convert_condition_val_str(self, cond: Any, state: Any) -> Any:
+        raise SigmaFeatureNotSupportedByBackendError("EQL has no full-text search: keywords cannot be written")
+
+    def convert_condition_val_num(self, cond: Any, state: Any) -> Any:
+        raise SigmaFeatureNotSupportedByBackendError("EQL has no full-text search: keywords cannot be written")
+
+
+class EsqlBackend(_EsqlBackend):
+    """pySigma's ES|QL backend with Sigma's string semantics: a value is matched by ``like`` on
+    ``to_lower(field)`` with the value lower-cased (case-insensitive, as Sigma means), or on the
+    field itself for ``|cased``; the pattern escapes ``*``, ``?`` and ``\\\\`` the way LIKE reads them
+    (the backend's own escaping leaves a Windows path's backslashes to be read as escapes)."""
+
+    def convert_condition_field_eq_val_str(self, cond: Any, state: Any) -> Any:
+        return self._like(cond.field, cond.value, nocase=True)
+
+    def convert_condition_field_eq_val_str_case_sensitive(self, cond: Any, state: Any) -> Any:
+        return self._like(cond.field, cond.value, nocase=False)
+
+    def convert_condition_as_in_expression(self, cond: Any, state: Any) -> Any:
+        values = [arg.value for arg in cond.args]
+        if values and all(isinstance(v, SigmaString) for v in values):
+            tests = [self._like(a.field, a.value, not isinstance(a.value, SigmaCasedString)) for a in cond.args]
+            return "(" + " or ".join(tests) + ")"
+        return super().convert_condition_as_in_expression(cond, state)
+
+    def _like(self, name: str, value: SigmaString, nocase: bool) -> str:
+        field = self.escape_and_quote_field(name)
+        lower = nocase and _has_letters(value)
+        if not lower and not value.contains_special():  # an exact value: equality
+            return f'{field} == "{value.to_plain().replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
+        pattern = "".join(
+            "*" if p is SpecialChars.WILDCARD_MULTI
+            else "?" if p is SpecialChars.WILDCARD_SINGLE
+            else "".join("\\" + c if c in "*?\\" else c for c in (p.lower() if lower else str(p)))
+            for p in value.s
+        )  # fmt: skip
+        literal = pattern.replace("\\", "\\\\").replace('"', '\\"')
+        return f'{"to_lower(" + field + ")" if lower else field} like "{literal}"'

@@ -33,6 +33,7 @@ class FieldType:
     ignore_above: int | None = None
     text: bool = False
     normalizer: bool = False  # a lower-casing normalizer (the `.caseless` multi-fields)
+    analyzer: str = "standard"  # text fields: how values are split into words (TOKENIZERS)
 
 
 @dataclass
@@ -104,7 +105,12 @@ def _types() -> tuple[dict[str, FieldType], int]:
     out: dict[str, FieldType] = {}
     for name, spec in table["fields"].items():
         kind = spec["type"]
-        out[name] = FieldType(kind, limit if kind == "keyword" else None, bool(spec.get("text")))
+        out[name] = FieldType(
+            kind,
+            limit if kind == "keyword" else None,
+            bool(spec.get("text")),
+            analyzer=spec.get("analyzer", "standard"),
+        )
         if spec.get("text"):
             out[f"{name}.text"] = FieldType("match_only_text")
         if spec.get("caseless"):

@@ -27,16 +27,20 @@ class Rejected(Exception):
     """Elasticsearch refuses the query on these mappings (it returns an error, not hits)."""
 
 
-# the standard analyser, near enough for matching: Unicode word runs (letters, digits, '_'), joined
-# across a single '.', ':' or "'" between word characters (UAX #29's mid-letter / mid-number rules),
-# lower-cased
-_TOKEN = re.compile(r"\w+(?:[.:'’]\w+)*")
+# how a text field's analyser splits values into words (then lower-cased): the standard analyser,
+# near enough for matching (Unicode word runs joined across a single '.', ':' or "'" between word
+# characters, UAX #29's mid-letter rules), and the Windows integration's script-block analyser (a
+# pattern analyser splitting at every character that is neither an ASCII word character nor '-')
+TOKENIZERS = {
+    "standard": re.compile(r"\w+(?:[.:'’]\w+)*"),
+    "powershell_script": re.compile(r"[A-Za-z0-9_-]+"),
+}
 
 
 @cache
-def tokens(text: str) -> tuple[str, ...]:
-    """``text`` as the standard analyser indexes it."""
-    return tuple(t.lower() for t in _TOKEN.findall(text))
+def tokens(text: str, analyzer: str = "standard") -> tuple[str, ...]:
+    """``text`` as the field's analyser indexes it."""
+    return tuple(t.lower() for t in TOKENIZERS[analyzer].findall(text))
 
 
 @cache

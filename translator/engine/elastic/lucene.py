@@ -106,7 +106,7 @@ def _test(node: tree.Term, values: list[Any], kind: FieldType, name: str) -> boo
         if kind.kind in STRINGS:
             return any(pattern.fullmatch(v) for v in values)
         if kind.kind in TEXTS:
-            return any(pattern.fullmatch(t) for v in values for t in tokens(v))
+            return any(pattern.fullmatch(t) for v in values for t in tokens(v, kind.analyzer))
         raise Rejected(f"regex on {kind.kind} field {name}")
     if isinstance(node, tree.Phrase):
         phrase = unescape(node.value[1:-1])
@@ -120,7 +120,7 @@ def _test(node: tree.Term, values: list[Any], kind: FieldType, name: str) -> boo
             return any(pattern.fullmatch(v) for v in values)
         if kind.kind in TEXTS:
             pattern = wildcard_regex(raw.lower())
-            return any(pattern.fullmatch(t) for v in values for t in tokens(v))
+            return any(pattern.fullmatch(t) for v in values for t in tokens(v, kind.analyzer))
         raise Rejected(f"wildcard on {kind.kind} field {name}")
     return _equals(unescape(raw), values, kind, name)
 
@@ -129,11 +129,11 @@ def _equals(term: str, values: list[Any], kind: FieldType, name: str, phrase: bo
     if kind.kind in STRINGS:
         return term in values
     if kind.kind in TEXTS:
-        want = tokens(term)
+        want = tokens(term, kind.analyzer)
         if not want:
             return False
         for v in values:
-            have = tokens(v)
+            have = tokens(v, kind.analyzer)
             if phrase:
                 if any(have[i : i + len(want)] == want for i in range(len(have) - len(want) + 1)):
                     return True

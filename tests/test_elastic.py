@@ -1,0 +1,281 @@
+"""Elastic targets: the Elastic view of events, Elasticsearch's matching per field type, the Lucene /
+EQL / ES|QL runners, and our pipelines for the Elastic targets (each layer on hand-written data)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from translator.emit import targets as tg
+from translator.emit.elastic import caseless_regex, lucene_regex
+from translator.engine.elastic import DocSet, eql, esql, lucene
+from translator.engine.elastic.fields import Rejected, tokens, wildcard_regex
+from translator.engine.elastic.fields import lucene_regex as run_regex
+from translator.events.elastic import Doc, elastic_doc, elastic_name, elastic_source, index
+
+SYSMON = "Microsoft-Windows-Sysmon/Operational"
+
+
+def sysmon1(ref: str = "e#1", **data: Any) -> dict[str, Any]:
+    fields = {
+        "EventID": 1,
+        "Channel": SYSMON,
+        "Computer": "pc1",
+        "Image": "C:\\Windows\\System32\\cmd.exe",
+        "CommandLine": "cmd.exe /c whoami",
+        "User": "CORP\\alice",
+        "ProcessId": 42,
+    }
+    fields.update(data)
+    return fields
+
+
+def doc(ref: str = "e#1", **data: Any) -> Doc:
+    made = elastic_doc(ref, sysmon1(**data))
+    assert made is not None
+    return made
+
+
+# ---- the Elastic view of events ----
+
+
+def test_sysmon_process_create_as_the_windows_integration_writes_it() -> None:
+    src = elastic_source(sysmon1(Hashes="SHA1=AB12,MD5=00000000,IMPHASH=FF"))
+    assert src["process.executable"] == ["C:\\Windows\\System32\\cmd.exe"]
+    assert src["process.name"] == ["cmd.exe"]
+    assert src["process.command_line"] == ["cmd.exe /c whoami"]
+    assert (src["user.domain"], src["user.name"]) == (["CORP"], ["alice"])
+    assert src["event.category"] == ["process"] and src["event.type"] == ["start"]
+    assert src["event.code"] == ["1"] and src["winlog.channel"] == [SYSMON]
+    assert src["process.hash.sha1"] == ["ab12"] and "process.hash.md5" not in src  # all-zero dropped
+    assert src["process.pe.imphash"] == ["ff"]
+    # renamed fields leave winlog.event_data; fields nobody maps stay there
+    assert "winlog.event_data.Image" not in src and "winlog.event_data.User" not in src
+
+
+def test_security_4688_copies_the_command_line_and_renames_the_process() -> None:
+    fields = {
+        "EventID": 4688,
+        "Channel": "Security",
+        "NewProcessName": "C:\\x\\a.exe",
+        "NewProcessId": "0x1a4",
+        "CommandLine": "a.exe -k",
+        "SubjectUserName": "bob",
+        "ParentProcessName": "C:\\x\\p.exe",
+    }
+    src = elastic_source(fields)
+    assert src["process.pid"] == [420]  # hex -> long
+    assert src["process.executable"] == ["C:\\x\\a.exe"] and "winlog.event_data.NewProcessName" not in src
+    assert src["process.command_line"] == ["a.exe -k"] and src["winlog.event_data.CommandLine"] == ["a.exe -k"]
+    assert src["process.parent.name"] == ["p.exe"] and src["user.name"] == ["bob"]
+
+
+def test_empty_and_dash_values_are_dropped_before_mapping() -> None:
+    src = elastic_source(
+        {
+            "EventID": 4624,
+            "Channel": "Security",
+            "IpAddress": "-",
+            "WorkstationName": "",
+            "LogonType": "3",
+            "TargetUserName": "carol",
+        }
+    )
+    assert "source.ip" not in src and "source.domain" not in src
+    assert src["winlog.logon.type"] == ["Network"] and src["winlog.event_data.LogonType"] == ["3"]
+    assert src["user.name"] == ["carol"]
+
+
+def test_other_channels_keep_their_data_under_winlog_event_data() -> None:
+    src = elastic_source({"EventID": 7045, "Channel": "System", "ServiceName": "evil", "AccountName": "LocalSystem"})
+    assert src["winlog.event_data.ServiceName"] == ["evil"] and "service.name" not in src
+    assert elastic_doc("x", {"eventName": "CreateUser"}) is None  # not a Windows event: no view yet
+
+
+def test_elastic_name_finds_where_a_field_lands() -> None:
+    assert elastic_name(SYSMON, 1, "Image") == "process.executable"
+    assert elastic_name("Security", 4688, "NewProcessId") == "process.pid"
+    assert elastic_name("Security", 4663, "ProcessName") == "winlog.event_data.ProcessName"  # not an auth event
+    assert elastic_name("System", 7045, "UserID") == "winlog.user.identifier"  # the record's System part
+    assert elastic_name(SYSMON, 1, "User") is None  # split into domain and name: the value does not survive
+
+
+# ---- Elasticsearch's semantics per field type ----
+
+
+def test_keyword_and_wildcard_fields_match_with_case_text_fields_by_lowercased_words() -> None:
+    text = ["Invoke-Mimikatz -x"]
+    d = index(
+        "d", {"process.command_line": ["CMD.exe /c WhoAmI"], "message": text, "powershell.file.script_block_text": text}
+    )
+    assert lucene.matches("process.command_line:*WhoAmI*", [d]) == {"d"}
+    assert lucene.matches("process.command_line:*whoami*", [d]) == set()  # wildcard type: case-sensitive
+    assert lucene.matches("message:*mimikatz*", [d]) == {"d"}  # a token, lower-cased
+    assert lucene.matches("message:*invoke\\-mimikatz*", [d]) == set()  # the standard analyser splits at '-'
+    assert lucene.matches('message:"invoke mimikatz"', [d]) == {"d"}  # a phrase
+    # the script-block analyser keeps '-' inside words
+    assert lucene.matches("powershell.file.script_block_text:*invoke\\-mimikatz*", [d]) == {"d"}
+    assert lucene.matches("powershell.file.script_block_text:*\\-x*", [d]) == {"d"}
+    assert tokens("C:\\Windows\\cmd.exe -k") == ("c", "windows", "cmd.exe", "k")
+    assert tokens("Enter-PSSession -ComputerName x.y", "powershell_script") == (
+        "enter-pssession",
+        "-computername",
+        "x",
+        "y",
+    )
+
+
+def test_escapes_and_whole_value_wildcards() -> None:
+    d = index("d", {"file.path": ["C:\\Temp\\a*b.txt"]})
+    assert lucene.matches("file.path:C\\:\\\\Temp\\\\a\\*b.txt", [d]) == {"d"}
+    assert lucene.matches("file.path:*\\\\a\\*b*", [d]) == {"d"}
+    assert lucene.matches("file.path:a*", [d]) == set()  # whole value, not a search
+    assert wildcard_regex("a\\*b").fullmatch("a*b") and not wildcard_regex("a\\*b").fullmatch("axb")
+
+
+def test_ip_fields_take_addresses_and_networks_and_refuse_wildcards() -> None:
+    d = index("d", {"source.ip": ["10.1.2.3"]})
+    assert lucene.matches("source.ip:10.0.0.0\\/8", [d]) == {"d"}
+    assert lucene.matches("source.ip:10.1.2.3", [d]) == {"d"}
+    assert lucene.matches("source.ip:[10.0.0.0 TO 10.255.255.255]", [d]) == {"d"}
+    with pytest.raises(Rejected):
+        lucene.matches("source.ip:10.*", [d])
+    with pytest.raises(Rejected):
+        esql.matches('from * | where source.ip like "10.*"', [d])
+    assert eql.matches('any where cidrMatch(source.ip, "10.0.0.0/8")', [d]) == {"d"}
+
+
+def test_numbers_exists_and_ignore_above() -> None:
+    d = index("d", {"process.pid": [42], "winlog.event_data.Long": ["x" * 2000]})
+    assert lucene.matches("process.pid:42 AND process.pid:>=40", [d]) == {"d"}
+    with pytest.raises(Rejected):
+        lucene.matches("process.pid:4*", [d])
+    assert lucene.matches("_exists_:process.pid AND NOT _exists_:user.name", [d]) == {"d"}
+    # a keyword longer than ignore_above is not indexed: no query finds it, not even exists
+    assert lucene.matches("winlog.event_data.Long:x*", [d]) == set()
+    assert lucene.matches("_exists_:winlog.event_data.Long", [d]) == set()
+
+
+def test_lucene_regex_is_whole_value_without_anchors() -> None:
+    assert run_regex("ab.*").fullmatch("abc") and not run_regex("b.*").fullmatch("abc")
+    assert run_regex("^a").fullmatch("^a")  # '^' is a plain character in Lucene
+    with pytest.raises(Rejected):
+        run_regex("(?i)a")
+
+
+# ---- the query languages ----
+
+
+def test_eql_colon_ignores_case_double_equals_does_not_and_category_selects() -> None:
+    d = doc(CommandLine="CMD /C WHOAMI")
+    assert eql.matches('process where process.command_line : "*whoami*"', [d]) == {"e#1"}
+    assert eql.matches('process where process.command_line == "cmd /c whoami"', [d]) == set()
+    assert eql.matches('file where process.command_line : "*whoami*"', [d]) == set()  # category is process
+    assert eql.matches('any where process.name like~ ("CMD.EXE", "x")', [d]) == {"e#1"}
+    with pytest.raises(Rejected):  # EQL cannot search a text field
+        eql.matches(
+            'any where powershell.file.script_block_text : "*x*"',
+            [index("p", {"powershell.file.script_block_text": ["x"]})],
+        )
+
+
+def test_esql_three_valued_logic_multivalue_and_case() -> None:
+    d = doc()
+    assert esql.matches('from * | where process.command_line like "*whoami*"', [d]) == {"e#1"}
+    assert esql.matches('from * | where process.command_line like "*WHOAMI*"', [d]) == set()
+    assert esql.matches('from * | where to_lower(process.executable) like "*\\\\cmd.exe"', [d]) == {"e#1"}
+    # not (comparison on a missing field) is null: the row is dropped (Sigma and Lucene keep it)
+    assert esql.matches('from * | where not file.path == "x"', [d]) == set()
+    assert lucene.matches("NOT file.path:x", [d]) == {"e#1"}
+    many = index("m", {"event.type": ["start", "connection"]})
+    assert esql.matches('from * | where event.type == "start"', [many]) == set()  # multivalued: null
+    assert esql.matches("from * | where event.type is null", [many]) == set()
+
+
+def test_docset_answers_documents_without_the_fields_once() -> None:
+    docs = DocSet([doc("a"), index("b", {"file.path": ["x"]})])
+    assert docs.run("lucene", "NOT process.name:cmd.exe") == {"b"}
+    assert docs.run("esql", 'from * | where process.name == "cmd.exe"') == {"a"}
+
+
+# ---- our pipelines for the Elastic targets ----
+
+
+@pytest.mark.parametrize(
+    ("pattern", "lucene", "value", "matches"),
+    [
+        (r"(?i)whoami", ".*[wW][hH][oO][aA][mM][iI].*", "C:\\WHOAMI.EXE", True),
+        (r"^cmd\.exe$", "cmd\\.exe", "cmd.exe", True),
+        (r"(?:^|\\)cmd\.exe$", "(()|.*\\\\)cmd\\.exe", "C:\\cmd.exe", True),
+        (r"(?:^|\\)cmd\.exe$", "(()|.*\\\\)cmd\\.exe", "xcmd.exe", False),
+        (r"a\d{2,}?b", ".*a\\d{2,}b.*", "xa123b", True),
+        (r"[^a-c]x", ".*[^a-c]x.*", "ax", False),
+    ],
+)
+def test_pcre_to_lucene_regex(pattern: str, lucene: str, value: str, matches: bool) -> None:
+    out = lucene_regex(pattern)
+    assert out == lucene
+    assert bool(run_regex(out).fullmatch(value)) is matches
+    assert bool(re.search(pattern, value)) is matches  # the same answer as the Sigma rule's search
+
+
+@pytest.mark.parametrize("pattern", [r"\bcmd\b", r"(?<=a)b", r"(a)\1", r"a$|b(?m)"])
+def test_pcre_that_lucene_cannot_say_is_refused(pattern: str) -> None:
+    with pytest.raises(ValueError):
+        lucene_regex(pattern)
+
+
+def test_caseless_regex_escapes_lucene_operators() -> None:
+    from sigma.types import SigmaString
+
+    assert caseless_regex(SigmaString("*\\\\a.b?*")) == ".*\\\\[aA]\\.[bB]..*"  # ? is one character
+
+
+RULE = """
+title: whoami
+logsource: {product: windows, category: process_creation}
+detection:
+  selection: {CommandLine|contains: whoami}
+  condition: selection
+"""
+
+
+def _events() -> list[Doc]:
+    return [
+        doc("upper", CommandLine="CMD /C WHOAMI"),  # Sigma matches regardless of case
+        index("other", {"process.command_line": ["whoami"], "event.code": ["4104"], "winlog.channel": ["x"]}),
+    ]
+
+
+@pytest.mark.parametrize("target", ["lucene", "esql", "eql"])
+def test_a_rule_wrong_with_the_backend_pipeline_is_equal_with_ours(target: str) -> None:
+    rule = [yaml.safe_load(RULE)]
+    before = tg.convert(rule, tg.Target(target, ("ecs_windows",), "default"))
+    after = tg.convert(rule, tg.default_target(target, "windows"))
+    docs = DocSet(_events())
+    assert docs.run(target, after) == {"upper"}  # the process event, whatever its case; not the other one
+    assert docs.run(target, before) != {"upper"}  # no category restriction (and, but EQL, case-sensitive)
+
+
+def test_text_fields_that_lucene_cannot_search_fail_the_rule_with_the_reason() -> None:
+    rule = yaml.safe_load(RULE.replace("process_creation", "ps_script").replace("CommandLine", "ScriptBlockText"))
+    assert "whoami" in tg.convert([rule], tg.default_target("lucene", "windows"))  # one word: its token
+    rule["detection"]["selection"] = {"ScriptBlockText|contains": "Invoke-Mimikatz"}  # one word there too
+    assert "Invoke\\-Mimikatz" in tg.convert([rule], tg.default_target("lucene", "windows"))
+    rule["detection"]["selection"] = {"ScriptBlockText|contains": "Invoke-Mimikatz -Dump"}  # two words
+    with pytest.raises(Exception, match="by words"):
+        tg.convert([rule], tg.default_target("lucene", "windows"))
+    with pytest.raises(Exception, match="EQL cannot search text field"):
+        tg.convert([rule], tg.default_target("eql", "windows"))
+    esql_query = tg.convert([rule], tg.default_target("esql", "windows"))  # ES|QL reads the whole value
+    assert 'to_lower(powershell.file.script_block_text) like "*invoke-mimikatz -dump*"' in esql_query
+
+
+def test_ip_prefixes_become_networks() -> None:
+    rule = yaml.safe_load(RULE.replace("process_creation", "network_connection"))
+    rule["detection"]["selection"] = {"DestinationIp|startswith": ["10.", "192.168."]}
+    query = tg.convert([rule], tg.default_target("lucene", "windows"))
+    assert "10.0.0.0\\/8" in query and "192.168.0.0\\/16" in query
