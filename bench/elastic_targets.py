@@ -16,15 +16,17 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import yaml
 from sigma.rule import SigmaRule
 
+from translator.data import load_table
 from translator.emit import targets as tg
 from translator.engine.elastic import DocSet, Rejected
 from translator.engine.evaluate import Loaded, Merger, Scanner, add_collection
 from translator.engine.parity import ELASTIC_TARGETS
 from translator.engine.sigma_eval import NotEvaluable
 from translator.events import Event, read_events
-from translator.sigma.rule import collection_of
+from translator.sigma.rule import collection_of, detection_fields
 
 HERE = Path(__file__).resolve().parents[1]
 SHARED = HERE.parent / "shared/corpus"
@@ -46,6 +48,20 @@ def kind_of(reason: str) -> str:
     return reason[:90]
 
 
+def cause(rule: SigmaRule, fields: dict) -> str:
+    """Why Elastic's view of this event answers the rule differently: the first that applies of the
+    integration dropping a value ("", "-"), a keyword over ignore_above, the User split, else other."""
+    names = detection_fields(rule)
+    dropped = set(load_table("elastic")["windows"]["drop_values"])
+    if any(isinstance(fields.get(n), str) and fields.get(n) in dropped for n in names):
+        return "a value the integration drops (empty or '-')"
+    if any(len(str(fields.get(n, ""))) > 1024 for n in names):
+        return "a keyword longer than ignore_above (1024): not indexed"
+    if "User" in names and str(fields.get("User", "")).count("\\") != 1:
+        return "User without a DOMAIN\\ part: the integration sets no user.name"
+    return "other"
+
+
 def measure(folder: Path, events: list[tuple[str, dict]], docs: DocSet, show: int) -> None:
     loaded = Loaded()
     results = []
@@ -57,7 +73,9 @@ def measure(folder: Path, events: list[tuple[str, dict]], docs: DocSet, show: in
         rules = [r for r in collection.rules if isinstance(r, SigmaRule)]
         if len(rules) != 1:
             continue
-        results.append((path, rules[0], add_collection(loaded, collection, path)))
+        doc = next(d for d in yaml.safe_load_all(text) if d)  # the file's own values, not to_dict()'s
+        results.append((path, rules[0], doc, add_collection(loaded, collection, path)))
+    by_ref = dict(events)
     merger = Merger(loaded)
     merger.add(Scanner(loaded).scan_items(Event(ref, fields) for ref, fields in events))
     merger.finish()
@@ -67,13 +85,13 @@ def measure(folder: Path, events: list[tuple[str, dict]], docs: DocSet, show: in
         status: Counter[str] = Counter()
         kinds: Counter[str] = Counter()
         examples: dict[str, str] = {}
-        for path, rule, rule_results in results:
+        for path, rule, doc, rule_results in results:
             if rule_results[0].error is not None:
                 status["sigma not evaluated"] += 1
                 continue
             want = set(rule_results[0].matches)
             try:
-                query = tg.convert([rule.to_dict()], tg.default_target(target, "windows"))
+                query = tg.convert([doc], tg.default_target(target, "windows"))
             except Exception as exc:  # the backend refuses the rule
                 status["not converted"] += 1
                 kinds["not converted: " + kind_of(str(exc).splitlines()[0])] += 1
@@ -94,8 +112,9 @@ def measure(folder: Path, events: list[tuple[str, dict]], docs: DocSet, show: in
             else:
                 status["differ"] += 1
                 side = "broader" if got > want else "narrower" if got < want else "both"
-                kinds[f"differ ({side})"] += 1
-                examples.setdefault(f"differ ({side})", path)
+                why = sorted({cause(rule, by_ref[r]) for r in got ^ want})
+                kinds[f"differ ({side}): {'; '.join(why)}"] += 1
+                examples.setdefault(f"differ ({side}): {'; '.join(why)}", path)
                 if show:
                     show -= 1
                     print(

@@ -199,6 +199,14 @@ def test_docset_answers_documents_without_the_fields_once() -> None:
     docs = DocSet([doc("a"), index("b", {"file.path": ["x"]})])
     assert docs.run("lucene", "NOT process.name:cmd.exe") == {"b"}
     assert docs.run("esql", 'from * | where process.name == "cmd.exe"') == {"a"}
+    # narrowed to the documents holding a field of a term that fails without it: the same answer
+    for target, query in [
+        ("lucene", "event.code:1 AND NOT process.name:x"),
+        ("lucene", "NOT event.code:1 AND NOT file.path:y"),
+        ("eql", 'process where not process.name : "x"'),
+        ("esql", 'from * | where event.code == "1" and not file.path == "x"'),
+    ]:
+        assert docs.run(target, query) == {"lucene": lucene, "eql": eql, "esql": esql}[target].matches(query, docs.docs)
 
 
 # ---- our pipelines for the Elastic targets ----

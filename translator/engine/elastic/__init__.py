@@ -23,23 +23,25 @@ RUNNERS: dict[str, Callable[[str, list[Doc]], set[str]]] = {
     "esql": esql.matches,
 }
 
-# the fields a query reads (None: it may read any field)
-FIELDS: dict[str, Callable[[str], set[str] | None]] = {
-    "lucene": lucene.fields,
-    "opensearch_lucene": lucene.fields,
-    "eql": eql.fields,
-    "esql": esql.fields,
+# per top-level AND term of a query: the fields it reads (None: any) and whether a document holding
+# none of them passes it
+CONJUNCTS: dict[str, Callable[[str], list[tuple[set[str] | None, bool]]]] = {
+    "lucene": lucene.conjuncts,
+    "opensearch_lucene": lucene.conjuncts,
+    "eql": eql.conjuncts,
+    "esql": esql.conjuncts,
 }
 
-__all__ = ["FIELDS", "RUNNERS", "Doc", "DocSet", "Rejected"]
+__all__ = ["CONJUNCTS", "RUNNERS", "Doc", "DocSet", "Rejected"]
 
 
 class DocSet:
     """Elastic's view of a set of events, with an index of which documents hold which field.
 
-    A query only reads the fields it names (and EQL the event category), so a document holding
-    none of them is answered like an empty document: each query runs on the documents holding one
-    of its fields, and once on an empty document for all the others.
+    A query term reads only the fields it names, so a document holding none of them answers it like
+    an empty document. When a top-level AND term fails on an empty document, only the documents
+    holding one of its fields can match: the query runs on those (the fewest such documents over its
+    terms), and the others are answered once, by an empty document.
     """
 
     def __init__(self, docs: list[Doc]) -> None:
@@ -48,19 +50,24 @@ class DocSet:
         for i, doc in enumerate(docs):
             for name in doc.values:
                 self.by_field.setdefault(name, []).append(i)
+        self._done: dict[tuple[str, str], set[str]] = {}
 
     @classmethod
     def of(cls, events: list[tuple[str, dict[str, Any]]]) -> DocSet:
         return cls([d for ref, fields in events if (d := elastic_doc(ref, fields)) is not None])
 
     def run(self, target: str, query: str) -> set[str]:
-        """Refs of the documents the target's query selects."""
-        names = FIELDS[target](query)
-        if names is None:
-            return RUNNERS[target](query, self.docs)
-        rows = sorted({i for n in names for i in self.by_field.get(n, ())})
-        out = RUNNERS[target](query, [self.docs[i] for i in rows])
-        if RUNNERS[target](query, [Doc("", {})]):
-            held = set(rows)
-            out |= {d.ref for i, d in enumerate(self.docs) if i not in held}
-        return out
+        """Refs of the documents the target's query selects (a query run before is not run again:
+        lucene and opensearch_lucene often write the same one)."""
+        runner = RUNNERS[target]
+        key = (runner.__module__, query)
+        if key not in self._done:
+            self._done[key] = self._run(runner, CONJUNCTS[target](query), query)
+        return self._done[key]
+
+    def _run(self, runner: Callable[[str, list[Doc]], set[str]], terms: list[Any], query: str) -> set[str]:
+        narrowing = [names for names, empty in terms if names is not None and not empty]
+        if not narrowing:
+            return runner(query, self.docs)
+        rows = min(({i for n in names for i in self.by_field.get(n, ())} for names in narrowing), key=len)
+        return runner(query, [self.docs[i] for i in sorted(rows)])

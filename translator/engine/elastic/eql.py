@@ -204,5 +204,23 @@ _NODES: dict[type, Callable[[Any, Doc, _Query], Any]] = {
 def fields(query: str) -> set[str] | None:
     """The fields the query reads (with event.category when it names a category)."""
     q = _query(query)
-    out = {_name(n) for n in q.where if isinstance(n, ast.Field)}
+    out = _fields_of(q.where)
     return out | {"event.category"} if q.category != "any" else out
+
+
+def conjuncts(query: str) -> list[tuple[set[str] | None, bool]]:
+    """Per top-level AND term: the fields it reads and whether a document without them passes it."""
+    q = _query(query)
+    terms = q.where.terms if isinstance(q.where, ast.And) else [q.where]
+    out: list[tuple[set[str] | None, bool]] = [({"event.category"}, False)] if q.category != "any" else []
+    for term in terms:
+        try:
+            empty = bool(_eval(term, Doc("", {}), q))
+        except Rejected:
+            empty = True
+        out.append((_fields_of(term), empty))
+    return out
+
+
+def _fields_of(node: Any) -> set[str]:
+    return {_name(n) for n in node if isinstance(n, ast.Field)}

@@ -376,6 +376,24 @@ _OPS: dict[str, Callable[[Node, Doc], Any]] = {
 
 def fields(query: str) -> set[str] | None:
     """The fields the condition reads (a ``.text`` field is read from its parent's source)."""
+    return _fields_of(parse(query))
+
+
+def conjuncts(query: str) -> list[tuple[set[str] | None, bool]]:
+    """Per top-level AND term: the fields it reads and whether a row without them is kept by it."""
+    node = parse(query)
+    terms = node.args if node.op == "and" else (node,)
+    out = []
+    for term in terms:
+        try:
+            empty = _eval(term, Doc("", {})) is True
+        except Rejected:
+            empty = True
+        out.append((_fields_of(term), empty))
+    return out
+
+
+def _fields_of(root: Node) -> set[str]:
     out: set[str] = set()
 
     def walk(node: Any) -> None:
@@ -388,5 +406,5 @@ def fields(query: str) -> set[str] | None:
             for a in node:
                 walk(a)
 
-    walk(parse(query))
+    walk(root)
     return out

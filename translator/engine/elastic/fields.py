@@ -61,11 +61,13 @@ def wildcard_regex(pattern: str, escapes: bool = True, flags: int = 0) -> re.Pat
     return re.compile("".join(out), re.DOTALL | flags)
 
 
+@cache
 def unescape(text: str) -> str:
     """A query-string term without its backslash escapes."""
     return re.sub(r"\\(.)", r"\1", text, flags=re.DOTALL)
 
 
+@cache
 def has_wildcard(term: str) -> bool:
     """Whether an (escaped) query-string term holds an unescaped ``*`` or ``?``."""
     return re.search(r"(?<!\\)(?:\\\\)*[*?]", term) is not None

@@ -81,7 +81,13 @@ def _term(node: tree.Term, doc: Doc, name: str | None) -> bool:
 
 def _validate(node: tree.Term, kind: FieldType, name: str) -> None:
     """Raise Rejected when the field's mapping refuses the term (whether or not a document has it)."""
-    raw = str(node.value)
+    if kind.kind not in STRINGS and kind.kind not in TEXTS:  # strings and texts take any term
+        _check(type(node), str(node.value), kind, name)
+
+
+@cache
+def _check(node_type: type, raw: str, kind: FieldType, name: str) -> None:
+    node = node_type(raw)
     if isinstance(node, tree.Regex) and kind.kind not in STRINGS and kind.kind not in TEXTS:
         raise Rejected(f"regex on {kind.kind} field {name}")
     if isinstance(node, tree.Word) and raw != "*" and has_wildcard(raw):
@@ -246,6 +252,26 @@ _NODES: dict[type, Callable[[Any, Doc, str | None], bool]] = {
 
 def fields(query: str) -> set[str] | None:
     """The fields the query reads; None when a term without a field searches them all."""
+    return _fields_of(parse(query))
+
+
+def conjuncts(query: str) -> list[tuple[set[str] | None, bool]]:
+    """Per top-level AND term: the fields it reads and whether a document without them passes it."""
+    node = parse(query)
+    while isinstance(node, tree.Group):
+        node = node.expr
+    terms = node.children if isinstance(node, tree.AndOperation) else [node]
+    out = []
+    for term in terms:
+        try:
+            empty = _eval(term, Doc("", {}), None)
+        except Rejected:
+            empty = True  # unknown here: the term cannot narrow the documents
+        out.append((_fields_of(term), empty))
+    return out
+
+
+def _fields_of(root: tree.Item) -> set[str] | None:
     out: set[str] = set()
 
     def walk(node: tree.Item, name: str | None) -> bool:
@@ -262,4 +288,4 @@ def fields(query: str) -> set[str] | None:
             return True
         return all(walk(c, name) for c in node.children)
 
-    return out if walk(parse(query), None) else None
+    return out if walk(root, None) else None
