@@ -287,3 +287,29 @@ def test_ip_prefixes_become_networks() -> None:
     rule["detection"]["selection"] = {"DestinationIp|startswith": ["10.", "192.168."]}
     query = tg.convert([rule], tg.default_target("lucene", "windows"))
     assert "10.0.0.0\\/8" in query and "192.168.0.0\\/16" in query
+
+
+def test_esql_negation_keeps_events_without_the_field_as_sigma_does() -> None:
+    rule = yaml.safe_load(RULE)
+    rule["detection"] = {
+        "sel": {"Image|endswith": "\\cmd.exe"},
+        "parent": {"ParentImage|endswith": "\\explorer.exe"},
+        "condition": "sel and not parent",
+    }
+    query = tg.convert([rule], tg.default_target("esql", "windows"))
+    assert "not coalesce(" in query and r'like "*\\\\cmd.exe"' in query  # LIKE's escaped backslash, in a string
+    orphan = doc("orphan")  # no ParentImage at all: Sigma's `not` keeps it; a bare ES|QL `not` would drop it
+    child = doc("child", ParentImage="C:\\Windows\\explorer.exe")
+    assert DocSet([orphan, child]).run("esql", query) == {"orphan"}
+
+
+def test_values_the_integration_drops_are_tested_as_absent() -> None:
+    rule = yaml.safe_load(RULE.replace("process_creation", "process_creation"))
+    rule["detection"] = {
+        "sel": {"Image|endswith": "\\cmd.exe"},
+        "empty": {"User": ["", "-"]},
+        "condition": "sel and not empty",
+    }
+    docs = DocSet([doc("with_user"), doc("no_user", User="-")])  # "-" is dropped: no user.name in Elastic
+    for target in ("lucene", "esql", "eql"):
+        assert docs.run(target, tg.convert([rule], tg.default_target(target, "windows"))) == {"with_user"}, target

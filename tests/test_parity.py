@@ -11,6 +11,7 @@ import pytest
 from conftest import EXAMPLES, REFERENCE_EXAMPLE, detection_yaml
 
 from translator.cli import main
+from translator.emit.reports import parity_html, parity_junit
 from translator.engine.parity import parity
 from translator.workflow import content_loader
 
@@ -74,6 +75,13 @@ def test_reference_detection_agrees_on_written_events(ps_events: Path) -> None:
     # and so do the sqlite and duckdb backends' SQL, run in SQLite and DuckDB over the logsource's events
     assert r.targets["sqlite"]["status"] == "equal" and r.targets["sqlite"]["matches"] == 2
     assert r.targets["duckdb"]["status"] == "equal" and r.targets["duckdb"]["matches"] == 2
+    # and the Elastic queries, on the documents Elastic Agent writes for these events
+    for target in ("lucene", "opensearch_lucene", "esql"):
+        assert r.targets[target]["status"] == "equal" and r.targets[target]["matches"] == 2, target
+    assert "EQL cannot search text field" in r.targets["eql"]["reason"]  # not written, and not run
+    junit = parity_junit(run)
+    assert "target esql: equal" in junit and "target eql: not_evaluable" in junit
+    assert "Emitted queries run on the same events" in parity_html(run)
 
 
 def _converted(tmp_path: Path) -> Path:

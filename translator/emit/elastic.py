@@ -20,7 +20,8 @@ emitted queries run on Elastic's view of events (:mod:`translator.engine.elastic
 - **Field types**: a wildcard on an ``ip`` field is refused by Elasticsearch: an
   IPv4 prefix on octet boundaries (``10.``, ``192.168.``) becomes its CIDR network;
   ``*`` on a numeric or ip field (how EQL says exists) becomes a range or
-  ``0.0.0.0/0``. A ``text`` field (PowerShell script blocks) is matched by words in
+  ``0.0.0.0/0``. A value the integrations drop (``""``, ``-``) is a test for the field's absence.
+  A ``text`` field (PowerShell script blocks) is matched by words in
   Lucene: only a ``contains`` of one word carries over; EQL cannot search it at all.
 
 Anything else that cannot be made faithful fails the rule for the target, with a
@@ -39,6 +40,7 @@ from typing import Any, ClassVar
 
 from sigma.backends.elasticsearch import EqlBackend as _EqlBackend
 from sigma.backends.elasticsearch import ESQLBackend as _EsqlBackend
+from sigma.conversion.deferred import DeferredQueryExpression
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError, SigmaTransformationError
 from sigma.processing.conditions import LogsourceCondition
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
@@ -50,6 +52,7 @@ from sigma.types import (
     SigmaCasedString,
     SigmaCIDRExpression,
     SigmaCompareExpression,
+    SigmaNull,
     SigmaNumber,
     SigmaRegularExpression,
     SigmaRegularExpressionFlag,
@@ -57,7 +60,7 @@ from sigma.types import (
     SpecialChars,
 )
 
-from translator.data import logsource_table
+from translator.data import load_table, logsource_table
 from translator.events.elastic import NUMBERS, STRINGS, TEXTS, elastic_name, field_type
 from translator.sigma.logsource import channels_by_service
 
@@ -146,6 +149,8 @@ class ElasticValues(DetectionItemTransformation):
             value = SigmaString("true" if value.boolean else "false")  # event data holds the word
         if not isinstance(value, SigmaString):
             return [value]
+        if not value.contains_special() and value.to_plain() in _dropped():
+            return [SigmaNull()]  # the integrations drop "" and "-": in Elastic the field is absent
         if kind.kind == "ip":
             return _ip_value(name, value, whole=self.dialect == "eql")
         if kind.kind in NUMBERS:
@@ -197,6 +202,11 @@ class ElasticValues(DetectionItemTransformation):
             return SigmaRegularExpression(regex)
         except ValueError as exc:
             raise SigmaTransformationError(f"{name}: {exc}") from None
+
+
+@cache
+def _dropped() -> frozenset[str]:
+    return frozenset(load_table("elastic")["windows"]["drop_values"])
 
 
 @cache
@@ -510,6 +520,14 @@ class EsqlBackend(_EsqlBackend):
 
     def convert_condition_field_eq_val_str(self, cond: Any, state: Any) -> Any:
         return self._like(cond.field, cond.value, nocase=True)
+
+    def convert_condition_not(self, cond: Any, state: Any) -> Any:
+        """``not coalesce(x, false)``: ES|QL's ``not`` of a test on a missing field is null and drops
+        the row; Sigma's (and Lucene's) keeps it."""
+        inner = self.convert_condition(cond.args[0], state)
+        if isinstance(inner, DeferredQueryExpression):
+            return super().convert_condition_not(cond, state)
+        return f"not coalesce({inner}, false)"
 
     def convert_condition_field_eq_val_str_case_sensitive(self, cond: Any, state: Any) -> Any:
         return self._like(cond.field, cond.value, nocase=False)

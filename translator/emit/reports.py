@@ -283,8 +283,36 @@ def parity_junit(run: ParityLike, suite: str = "translate parity") -> str:
             ET.SubElement(case, "error", message=r.reasons[0] if r.reasons else "internal error").text = "\n".join(
                 r.reasons
             )
+        if r.targets:  # the emitted queries run locally: reported, not a failure of the test case
+            ET.SubElement(case, "system-out").text = "\n".join(_target_lines(r.targets))
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _target_lines(targets: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per target whose emitted query ran on the events, and the events one side only matched."""
+    lines = []
+    for name, check in targets.items():
+        detail = f" ({check['reason']})" if check.get("reason") else ""
+        lines.append(f"target {name}: {check['status']}{detail}")
+        lines += [f"  only the {name} query: {ref}" for ref in check.get("only_query", [])]
+        lines += [f"  only the Sigma rule: {ref}" for ref in check.get("only_sigma", [])]
+    return lines
+
+
+def _target_summary_table(results: list[Any]) -> str:
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in results:
+        for name, check in r.targets.items():
+            counts[name][check["status"]] += 1
+    if not counts:
+        return ""
+    keys = ("equal", "differ", "not_evaluable")
+    head = "".join(f"<th>{k}</th>" for k in keys)
+    rows = "".join(
+        f"<tr><td>{_e(name)}</td>" + "".join(f"<td>{c[k]:,}</td>" for k in keys) + "</tr>" for name, c in counts.items()
+    )
+    return f"<h2>Emitted queries run on the same events</h2><table><tr><th>target</th>{head}</tr>{rows}</table>"
 
 
 def parity_html(run: ParityLike, title: str = "translate parity report") -> str:
@@ -298,6 +326,7 @@ def parity_html(run: ParityLike, title: str = "translate parity report") -> str:
         _status_chart(counts, s["total"], PARITY_STATUSES, PARITY_COLORS),
         "<h2>By conversion status</h2>",
         _parity_table(run.results),
+        _target_summary_table(run.results),
     ]
     order = {"error": 0, "differ": 1, "not_evaluable": 2, "untested": 3, "equal": 4}
     rows = [_parity_detection(r) for r in sorted(run.results, key=lambda r: order[r.status])]
@@ -334,6 +363,8 @@ def _parity_detection(r: Any) -> tuple[str, str]:
                 f"<li><code>{_e(ref)}</code> <span class=file>{_e(_explained(r, ref))}</span></li>" for ref in refs
             )
             body.append(f"<p>Matched by {side}:</p><ul>{items}</ul>")
+    if r.targets:
+        body.append("<pre>" + _e("\n".join(_target_lines(r.targets))) + "</pre>")
     return head, "".join(body)
 
 

@@ -641,6 +641,7 @@ def _raw_event(wants: Wants) -> tuple[str, Flat] | None:
 
 TIME = "2024-05-01T12:00:00.000Z"
 _ALWAYS_ANY = frozenset(logsource_table()["always_present"]["*"])
+_SHAPES = {name: shape for shape, names in logsource_table()["value_shapes"].items() for name in names}
 
 
 @cache
@@ -805,8 +806,26 @@ def _values(
             base = "/usr/bin" if sep == "/" else "C:\\Windows\\System32"
             full = base + value if value.startswith(sep) else base + sep + value
             value = full if _fits(full, w) else value
-        values[name] = value
+        shaped = _shaped(name, value)
+        values[name] = shaped if shaped != value and _fits(shaped, w) else value
     return values
+
+
+def _shaped(name: str, value: str) -> str:
+    """``value`` in the shape Windows gives the field (``value_shapes`` in the logsource table)."""
+    shape = _SHAPES.get(name)
+    if shape == "number" and not value.isdigit():
+        return "4242"
+    if shape == "hex_number" and not value.startswith("0x"):
+        return "0x1092"
+    if shape == "account" and "\\" not in value:
+        return "GEN\\" + value
+    if shape == "address":
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            return "10.20.30.40"
+    return value
 
 
 def _datamodel_event(feed: Any) -> ToEvent:

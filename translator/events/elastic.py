@@ -184,8 +184,11 @@ def elastic_source(fields: Flat) -> dict[str, list[Any]]:
         _set(out, "data_stream.dataset", channel["dataset"])
         _set(out, "event.module", channel["module"])
         _set(out, "event.kind", "event")
-        for spec in _specs(channel, fields.get("EventID"), table["groups"]):
+        specs = _specs(channel, fields.get("EventID"), table["groups"])
+        for spec in specs:
             _apply(spec, data, out, table["tables"])
+        for spec in specs:  # derived once every spec has moved its fields
+            _derive(spec, out)
     prefix = table["event_data"]
     for name, value in data.items():
         if value is not None:
@@ -234,6 +237,11 @@ def _apply(spec: dict[str, Any], data: Flat, out: dict[str, list[Any]], tables: 
             _set(out, target, tables[table][str(data[name])])
     for target, value in (spec.get("set") or {}).items():
         _set(out, target, value)
+
+
+def _derive(spec: dict[str, Any], out: dict[str, list[Any]]) -> None:
+    """File names of paths, and numbers parsed (``0x..`` or decimal; a value that is neither is not
+    indexed: Elastic's logs templates ignore malformed values)."""
     for target, source in (spec.get("basename") or {}).items():
         if out.get(source):
             _set(out, target, str(out[source][0]).rsplit("\\", 1)[-1])

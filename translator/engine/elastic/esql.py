@@ -2,8 +2,8 @@
 
 A small grammar of our own (no ES|QL parser exists for Python): boolean
 ``and``/``or``/``not``, comparisons, ``like``/``rlike`` (with ``not``), ``in``,
-``is [not] null``, and the functions the backend emits (``starts_with``,
-``ends_with``, ``cidr_match``, ``to_lower``, ``to_upper``). ES|QL's semantics
+``is [not] null``, and the functions the backends emit (``starts_with``,
+``ends_with``, ``cidr_match``, ``to_lower``, ``to_upper``, ``coalesce``). ES|QL's semantics
 differ from Lucene's: logic has three values (a comparison on a missing field is
 null, ``not null`` is null, and a row whose condition is null is dropped), a
 function or comparison on a multivalued field is null, string matching is
@@ -129,7 +129,7 @@ class _Parser:
             self.take()
             negate = True
         tok = self.peek()
-        if tok is None or tok.text in (")", "and", "or"):
+        if tok is None or tok.text in (")", ",", "and", "or"):
             node = Node("bool", (left,))
         elif tok.text in ("like", "rlike"):
             self.take()
@@ -158,6 +158,11 @@ class _Parser:
             raise NotEvaluable(f"ES|QL operator {tok.text!r} is not modelled")
         return Node("not", (node,)) if negate else node
 
+    def argument(self) -> Any:
+        """A function argument: any expression (``coalesce(x like "a", false)``)."""
+        node = self.expr()
+        return node.args[0] if node.op == "bool" else node
+
     def operand(self) -> Any:
         tok = self.take()
         if tok.kind in ("str", "str3"):
@@ -173,10 +178,10 @@ class _Parser:
         if tok.kind == "name":
             if self.at("("):
                 self.take()
-                args = [] if self.at(")") else [self.operand()]
+                args = [] if self.at(")") else [self.argument()]
                 while self.at(","):
                     self.take()
-                    args.append(self.operand())
+                    args.append(self.argument())
                 self.take(")")
                 return Node("call", (tok.text.lower(), tuple(args)))
             return Node("field", (tok.text,))
@@ -316,6 +321,12 @@ def _call(node: Node, doc: Doc) -> Any:
         if value is None:
             return None
         return value.lower() if name == "to_lower" else value.upper()
+    if name == "coalesce":
+        for arg in args:
+            value = _eval(arg, doc)
+            if value is not None:
+                return value
+        return None
     if name == "cidr_match":
         field = args[0]
         if field.op == "field" and doc.type_of(field.args[0]).kind != "ip":
