@@ -61,7 +61,7 @@ from sigma.types import (
 )
 
 from translator.data import load_table, logsource_table
-from translator.events.elastic import NUMBERS, STRINGS, TEXTS, elastic_name, field_type
+from translator.events.elastic import NUMBERS, STRINGS, TEXTS, elastic_names, field_type, parsed_away
 from translator.sigma.logsource import channels_by_service
 
 LUCENE_RESERVED = set('.?+*|{}[]()"\\#@&<>~')
@@ -433,8 +433,9 @@ def elastic_fields() -> ProcessingPipeline:
 @dataclass
 class ElasticFieldNames(DetectionItemTransformation):
     """Each field renamed to where the integrations put it for every (event log, event code) the
-    rule reads, when they agree (see :func:`translator.events.elastic.elastic_name`); left to
-    ``ecs_windows`` otherwise."""
+    rule reads — a field they all share, ECS first (see :func:`translator.events.elastic.elastic_names`);
+    left to ``ecs_windows`` when they share none. A field an integration parses into parts
+    (Sysmon's ``Hashes``) fails the rule: no Elastic field holds the value as written."""
 
     _sources: list[tuple[str, int | None, dict[str, str]]] = field(default_factory=list)
 
@@ -446,9 +447,15 @@ class ElasticFieldNames(DetectionItemTransformation):
         name = detection_item.field
         if name is None or "." in name or not self._sources:
             return
-        targets = {elastic_name(ch, code, raw.get(name, name)) for ch, code, raw in self._sources}
-        if len(targets) == 1 and (target := targets.pop()) is not None:
-            detection_item.field = target
+        for ch, _code, raw in self._sources:
+            if (prefix := parsed_away(ch, raw.get(name, name))) is not None:
+                raise SigmaTransformationError(
+                    f"Elastic's integration parses {name} into {prefix}.<algorithm>: the field as written is gone"
+                )
+        found = [elastic_names(ch, code, raw.get(name, name)) for ch, code, raw in self._sources]
+        common = [f for f in found[0] if all(f in other for other in found[1:])]  # ECS fields first
+        if common:
+            detection_item.field = common[0]
             self.processing_item_applied(detection_item)
 
 

@@ -806,26 +806,26 @@ def _values(
             base = "/usr/bin" if sep == "/" else "C:\\Windows\\System32"
             full = base + value if value.startswith(sep) else base + sep + value
             value = full if _fits(full, w) else value
-        shaped = _shaped(name, value)
-        values[name] = shaped if shaped != value and _fits(shaped, w) else value
+        values[name] = next((v for v in _shaped(name, value) if _fits(v, w)), value)
     return values
 
 
-def _shaped(name: str, value: str) -> str:
-    """``value`` in the shape Windows gives the field (``value_shapes`` in the logsource table)."""
+def _shaped(name: str, value: str) -> list[str]:
+    """``value`` in the shape Windows gives the field (``value_shapes`` in the logsource table):
+    candidates, the first that still meets the constraints is taken."""
     shape = _SHAPES.get(name)
     if shape == "number" and not value.isdigit():
-        return "4242"
+        return ["4242", "7"]
     if shape == "hex_number" and not value.startswith("0x"):
-        return "0x1092"
+        return ["0x1092"]
     if shape == "account" and "\\" not in value:
-        return "GEN\\" + value
+        return ["GEN\\" + value]
     if shape == "address":
         try:
             ipaddress.ip_address(value)
         except ValueError:
-            return "10.20.30.40"
-    return value
+            return ["10.20.30.40", "203.0.113.7", "192.168.7.9", "172.16.5.4"]  # private, then public
+    return []
 
 
 def _datamodel_event(feed: Any) -> ToEvent:

@@ -416,6 +416,9 @@ def _check_targets(
         if product != "windows":
             raise NotEvaluable(f"no Elastic view of {product or 'these'} events yet (Windows only)")
         assert elastic is not None
+        unseen = set(rule_results[0].matches) - elastic.refs
+        if unseen:  # the rule matched events that are not event-log records (JSON from scripted inputs)
+            raise NotEvaluable(f"{len(unseen)} matched event(s) have no Elastic view (not event-log records)")
         return elastic.run(target, _emitted(base, target))
 
     _target_check(res, "splunk", rule_results, splunk)

@@ -279,14 +279,32 @@ _PROBE_NUMBER = "0x7a69"  # 31337 once a pipeline converts it to a number
 
 
 @cache
-def elastic_name(channel: str, event_id: int | None, name: str) -> str | None:
-    """Where Elastic Agent puts the event's field ``name`` for that channel and event id, with its
-    value unchanged (or only parsed as a number): found by building the document of an event holding
-    a marker in that field. None when the value does not survive as such (split, described, dropped)."""
+def elastic_names(channel: str, event_id: int | None, name: str) -> tuple[str, ...]:
+    """Where Elastic Agent puts the event's field ``name`` for that channel and event id with its value
+    unchanged (or only parsed as a number), ECS fields first: found by building the document of an
+    event holding a marker in that field. Empty when the value does not survive as such (split,
+    parsed into parts, described, dropped)."""
     base: Flat = {"Channel": channel, "EventID": event_id if event_id is not None else -1}
     for probe, found in ((_PROBE, _PROBE), (_PROBE_NUMBER, 31337)):
         source = elastic_source({**base, name: probe})
         hits = [k for k, vs in source.items() if found in vs and k not in ("event.code", "winlog.event_id")]
         if hits:
-            return next((k for k in hits if not k.startswith("winlog.event_data.")), hits[0])
+            return tuple(sorted(hits, key=lambda k: k.startswith("winlog.event_data.")))
+    return ()
+
+
+def elastic_name(channel: str, event_id: int | None, name: str) -> str | None:
+    """The first of :func:`elastic_names`, or None."""
+    names = elastic_names(channel, event_id, name)
+    return names[0] if names else None
+
+
+@cache
+def parsed_away(channel: str, name: str) -> str | None:
+    """The field an integration parses into parts for that channel (Sysmon's ``Hashes`` into
+    ``<prefix>.<algorithm>``), as the prefix; None for others."""
+    spec = _windows()["channels"].get(channel) or {}
+    for event in [spec.get("all") or {}, *(spec.get("events") or {}).values()]:
+        if name in (event.get("hashes") or {}):
+            return str(event["hashes"][name])
     return None

@@ -46,6 +46,7 @@ class DocSet:
 
     def __init__(self, docs: list[Doc]) -> None:
         self.docs = docs
+        self.refs = {d.ref for d in docs}
         self.by_field: dict[str, list[int]] = {}
         for i, doc in enumerate(docs):
             for name in doc.values:
