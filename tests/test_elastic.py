@@ -313,3 +313,28 @@ def test_values_the_integration_drops_are_tested_as_absent() -> None:
     docs = DocSet([doc("with_user"), doc("no_user", User="-")])  # "-" is dropped: no user.name in Elastic
     for target in ("lucene", "esql", "eql"):
         assert docs.run(target, tg.convert([rule], tg.default_target(target, "windows"))) == {"with_user"}, target
+
+
+def test_correlation_rules_pass_through_the_elastic_pipelines() -> None:
+    base = yaml.safe_load(RULE) | {"name": "base", "id": "00000000-0000-0000-0000-000000000001"}
+    corr = {
+        "title": "many",
+        "correlation": {
+            "type": "event_count",
+            "rules": ["base"],
+            "group-by": ["User"],
+            "timespan": "5m",
+            "condition": {"gte": 3},
+        },
+    }
+    query = tg.convert([base, corr], tg.default_target("esql", "windows"))
+    assert "stats" in query and "whoami" in query
+
+
+def test_cased_values_keep_their_case_in_lucene() -> None:
+    rule = yaml.safe_load(RULE)
+    rule["detection"]["selection"] = {"CommandLine|contains|cased": "WhoAmI"}
+    query = tg.convert([rule], tg.default_target("lucene", "windows"))
+    assert "process.command_line:/.*WhoAmI.*/" in query
+    docs = DocSet([doc("same", CommandLine="x WhoAmI"), doc("other", CommandLine="x whoami")])
+    assert docs.run("lucene", query) == {"same"}

@@ -46,7 +46,7 @@ from sigma.processing.conditions import LogsourceCondition
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import AddConditionTransformation
 from sigma.processing.transformations.base import DetectionItemTransformation
-from sigma.rule import SigmaDetectionItem
+from sigma.rule import SigmaDetectionItem, SigmaRule
 from sigma.types import (
     SigmaBool,
     SigmaCasedString,
@@ -141,8 +141,8 @@ class ElasticValues(DetectionItemTransformation):
         kind = field_type(name, None)
         if isinstance(value, SigmaRegularExpression):
             return [self._regex(name, kind.kind, value)]
-        if isinstance(value, SigmaCasedString):
-            return [value]
+        if isinstance(value, SigmaCasedString):  # Lucene's backend refuses |cased; a regex keeps the case
+            return [SigmaRegularExpression(caseless_regex(value, cased=True))] if self.dialect == "lucene" else [value]
         if isinstance(value, SigmaNumber) and kind.kind in STRINGS:
             return [SigmaString(str(value))]  # a keyword holds the number's text (event.code "4688")
         if isinstance(value, SigmaBool) and kind.kind in STRINGS:
@@ -269,8 +269,9 @@ def _lit(c: str) -> str:
     return "\\" + c if c in LUCENE_RESERVED else c
 
 
-def caseless_regex(value: SigmaString) -> str:
-    """A Sigma string (``*``/``?`` wildcards) as a whole-value Lucene regex that ignores case."""
+def caseless_regex(value: SigmaString, cased: bool = False) -> str:
+    """A Sigma string (``*``/``?`` wildcards) as a whole-value Lucene regex that ignores case
+    (``cased``: that keeps it)."""
     out = []
     for p in value.s:
         if p is SpecialChars.WILDCARD_MULTI:
@@ -278,7 +279,7 @@ def caseless_regex(value: SigmaString) -> str:
         elif p is SpecialChars.WILDCARD_SINGLE:
             out.append(".")
         else:
-            out.extend(_letter(c) for c in str(p))
+            out.extend((_lit if cased else _letter)(c) for c in str(p))
     return "".join(out)
 
 
@@ -440,7 +441,7 @@ class ElasticFieldNames(DetectionItemTransformation):
     _sources: list[tuple[str, int | None, dict[str, str]]] = field(default_factory=list)
 
     def apply(self, rule: Any) -> None:
-        self._sources = _rule_sources(rule)
+        self._sources = _rule_sources(rule) if isinstance(rule, SigmaRule) else []  # not correlations
         super().apply(rule)
 
     def apply_detection_item(self, detection_item: SigmaDetectionItem) -> None:
