@@ -128,15 +128,16 @@ def test_jobs_give_identical_trees(batch: Path, tmp_path: Path) -> None:
 
 
 def test_one_rule_failing_in_a_backend_is_reported_while_the_others_are_written(batch: Path, tmp_path: Path) -> None:
+    # databricks refuses |cased (Lucene writes it as a case-keeping regular expression for Windows rules)
     report = tmp_path / "r.json"
-    code = main([str(batch), "--to", "lucene", "--to", "splunk", "--rules-out", str(tmp_path / "r"),
+    code = main([str(batch), "--to", "databricks", "--to", "splunk", "--rules-out", str(tmp_path / "r"),
                  "--out", str(tmp_path / "q"), "--report", str(report), "--jobs", "2", "-q"])  # fmt: skip
     dets = {Path(d["file"]).name: d for d in json.loads(report.read_text())["detections"]}
     failed = dets["cased_image_1.yml"]
-    assert "Case-sensitive" in failed["target_errors"]["lucene"]
-    assert "lucene" not in failed["outputs"] and Path(failed["sigma"]).is_file()
+    assert "Case-sensitive" in failed["target_errors"]["databricks"]
+    assert "databricks" not in failed["outputs"] and Path(failed["sigma"]).is_file()
     for name in ("cased_image_2.yml", REFERENCE_EXAMPLE.name):
-        assert Path(dets[name]["outputs"]["lucene"]).read_text().strip()
+        assert Path(dets[name]["outputs"]["databricks"]).read_text().strip()
     # Splunk says |cased as the case-sensitive regular expression it is
     query = Path(failed["outputs"]["splunk"]).read_text()
     assert '| regex Image="^C:' in query and 'Cmd\\\\.exe$"' in query
@@ -145,7 +146,7 @@ def test_one_rule_failing_in_a_backend_is_reported_while_the_others_are_written(
 
 def test_junit_and_html_reports(batch: Path, tmp_path: Path) -> None:
     junit, page = tmp_path / "r.xml", tmp_path / "r.html"
-    main([str(batch), "--to", "lucene", "--rules-out", str(tmp_path / "r"), "--out", str(tmp_path / "q"),
+    main([str(batch), "--to", "databricks", "--rules-out", str(tmp_path / "r"), "--out", str(tmp_path / "q"),
           "--junit", str(junit), "--html", str(page), "-q"])  # fmt: skip
     suite = ET.parse(junit).getroot()
     cases = suite.findall("testcase")
@@ -154,7 +155,7 @@ def test_junit_and_html_reports(batch: Path, tmp_path: Path) -> None:
     assert [c.get("name") for c in failing] == ["Cased Image 1"]
     assert "Case-sensitive" in (failing[0].find("failure").text or "")  # type: ignore[union-attr]
     text = page.read_text(encoding="utf-8")
-    for needle in ("Cased Image 1", "Cased Image 2", "By search family", "By target", "<svg", "lucene failed"):
+    for needle in ("Cased Image 1", "Cased Image 2", "By search family", "By target", "<svg", "databricks failed"):
         assert needle in text
     # self-contained: nothing is loaded from elsewhere
     for external in ("<script src", "<link", "@import", "url("):
