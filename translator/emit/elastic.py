@@ -3,26 +3,29 @@
 pySigma's ``ecs_windows`` names the fields; what it leaves wrong shows up when the
 emitted queries run on Elastic's view of events (:mod:`translator.engine.elastic`):
 
+- **Field names** (``elastic_fields``, before ``ecs_windows``): each field goes where the
+  integrations put it for every event log and code the rule reads, found by probing
+  :mod:`translator.events.elastic` with a marker value (one table for both directions).
 - **Categories**: a ``process_creation`` rule becomes a query over every event that
   has ``process.command_line``. ``elastic_categories`` adds, per category, the event
   logs (``winlog.channel``) and event codes (``event.code``, a keyword: strings) the
   logsource table says it means, the same table the evaluator reads.
 - **Case**: Sigma compares without case; ``keyword`` and ``wildcard`` fields compare
-  with it, in Lucene and ES|QL (EQL's ``:`` and ``like~`` already ignore it). A value
-  with letters becomes a Lucene regular expression with both cases of each letter
-  (``[wW][hH]...``), which Lucene query strings and ES|QL's ``rlike`` both read; a
-  ``.caseless`` field (lower-casing normalizer) gets its value lower-cased instead.
+  with it. Lucene gets a regular expression with both cases of each letter
+  (``[wW][hH]...``), or the plain term on a ``.caseless`` field (its normalizer
+  lower-cases the query too); ES|QL gets ``to_lower(field) like`` (:class:`EsqlBackend`);
+  EQL's ``:`` and ``like~`` already ignore it.
 - **Regular expressions**: Sigma's are PCRE, searched anywhere in the value;
   Lucene's (used by all three languages) match the whole value and have no
-  ``(?i)``, ``(?:``, anchors, ``\\d`` or lazy quantifiers. They are rewritten from
+  ``(?i)``, ``(?:``, anchors or lazy quantifiers. They are rewritten from
   Python's parse of the pattern; what Lucene cannot say (look-arounds, word
   boundaries, back-references) fails the rule for that target with the reason.
 - **Field types**: a wildcard on an ``ip`` field is refused by Elasticsearch: an
   IPv4 prefix on octet boundaries (``10.``, ``192.168.``) becomes its CIDR network;
   ``*`` on a numeric or ip field (how EQL says exists) becomes a range or
-  ``0.0.0.0/0``. A value the integrations drop (``""``, ``-``) is a test for the field's absence.
-  A ``text`` field (PowerShell script blocks) is matched by words in
-  Lucene: only a ``contains`` of one word carries over; EQL cannot search it at all.
+  ``0.0.0.0/0``. A value the integrations drop (``""``, ``-``) is a test for the
+  field's absence. A ``text`` field (PowerShell script blocks) is matched by words
+  in Lucene: only a ``contains`` of one word carries over; EQL cannot search it.
 
 Anything else that cannot be made faithful fails the rule for the target, with a
 reason naming the field, rather than emitting a query that selects other events.
@@ -218,12 +221,6 @@ def _channels() -> dict[str, str]:
 
 def _has_letters(value: SigmaString) -> bool:
     return any(isinstance(p, str) and any(c.lower() != c.upper() for c in p) for p in value.s)
-
-
-def _lowered(value: SigmaString) -> SigmaString:
-    out = SigmaString("")
-    out.s = tuple(p.lower() if isinstance(p, str) else p for p in value.s)
-    return out
 
 
 def _ip_value(name: str, value: SigmaString, whole: bool = False) -> list[Any]:
