@@ -338,3 +338,13 @@ def test_cased_values_keep_their_case_in_lucene() -> None:
     assert "process.command_line:/.*WhoAmI.*/" in query
     docs = DocSet([doc("same", CommandLine="x WhoAmI"), doc("other", CommandLine="x whoami")])
     assert docs.run("lucene", query) == {"same"}
+
+
+def test_values_the_integration_replaces_are_written_as_stored() -> None:
+    rule = yaml.safe_load(RULE.replace("process_creation", "network_connection"))
+    rule["detection"]["selection"] = {"Initiated": "true", "Image|endswith": "\\certutil.exe"}
+    event = {"EventID": 3, "Channel": SYSMON, "Image": "C:\\Windows\\certutil.exe", "Initiated": "true"}
+    made = elastic_doc("out", event)
+    assert made is not None and made.values["network.direction"] == ["egress"]
+    for target in ("lucene", "esql", "eql"):
+        assert DocSet([made]).run(target, tg.convert([rule], tg.default_target(target, "windows"))) == {"out"}, target

@@ -64,7 +64,7 @@ from sigma.types import (
 )
 
 from translator.data import load_table, logsource_table
-from translator.events.elastic import NUMBERS, STRINGS, TEXTS, elastic_names, field_type, parsed_away
+from translator.events.elastic import NUMBERS, STRINGS, TEXTS, elastic_names, field_type, parsed_away, value_maps
 from translator.sigma.logsource import channels_by_service
 
 LUCENE_RESERVED = set('.?+*|{}[]()"\\#@&<>~')
@@ -154,6 +154,9 @@ class ElasticValues(DetectionItemTransformation):
             return [value]
         if not value.contains_special() and value.to_plain() in _dropped():
             return [SigmaNull()]  # the integrations drop "" and "-": in Elastic the field is absent
+        replaced = value_maps().get(name, {})
+        if not value.contains_special() and value.to_plain().lower() in replaced:  # Initiated true -> egress
+            return [SigmaString(replaced[value.to_plain().lower()])]
         if kind.kind == "ip":
             return _ip_value(name, value, whole=self.dialect == "eql")
         if kind.kind in NUMBERS:

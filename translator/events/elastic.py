@@ -308,3 +308,17 @@ def parsed_away(channel: str, name: str) -> str | None:
         if name in (event.get("hashes") or {}):
             return str(event["hashes"][name])
     return None
+
+
+@cache
+def value_maps() -> dict[str, dict[str, str]]:
+    """ECS field -> {event value, lower-cased: the value the integration stores} for fields whose
+    values an integration replaces (Sysmon's ``Initiated: true`` -> ``network.direction: egress``)."""
+    out: dict[str, dict[str, str]] = {}
+    for channel in _windows()["channels"].values():
+        for spec in [channel.get("all") or {}, *(channel.get("events") or {}).values()]:
+            for name, mapping in (spec.get("values") or {}).items():
+                target = (spec.get("rename") or {}).get(name) or (spec.get("copy") or {}).get(name)
+                if target:
+                    out.setdefault(target, {}).update({str(k).lower(): str(v) for k, v in mapping.items()})
+    return out
