@@ -64,8 +64,10 @@ from sigma.types import (
 )
 
 from translator.data import load_table, logsource_table
+from translator.emit.pipelines import category_sources
 from translator.events.elastic import NUMBERS, STRINGS, TEXTS, elastic_names, field_type, parsed_away, value_maps
 from translator.sigma.logsource import channels_by_service
+from translator.sigma.rule import render
 
 LUCENE_RESERVED = set('.?+*|{}[]()"\\#@&<>~')
 # per text-field analyser, the values made only of characters it keeps inside words
@@ -73,21 +75,15 @@ WORDS = {"standard": r"[A-Za-z0-9_]+", "powershell_script": r"[A-Za-z0-9_-]+"}
 
 
 def elastic_categories() -> ProcessingPipeline:
-    """Each Windows category restricted to its event logs and event codes (Elastic's field names)."""
-    table = logsource_table()
-    channels = {service: chs for (product, service), chs in channels_by_service().items() if product == "windows"}
-    by_category: dict[str, tuple[list[str], list[str]]] = {}
-    for row in table["categories"]:
-        chans, codes = by_category.setdefault(row["category"], ([], []))
-        chans += [c for c in channels.get(row["service"], []) if c not in chans]
-        codes += [str(c) for c in row["event_codes"] if str(c) not in codes]
+    """Each Windows category restricted to its event logs and event codes (Elastic's field names):
+    every source, Security 4688 too (Elastic names its fields as it names Sysmon's)."""
     items = [
         ProcessingItem(
             identifier=f"translator_elastic_{category}",
-            transformation=AddConditionTransformation({"winlog.channel": chans, "event.code": codes}),
+            transformation=AddConditionTransformation({"winlog.channel": chans, "event.code": [str(c) for c in codes]}),
             rule_conditions=[LogsourceCondition(product="windows", category=category)],
         )
-        for category, (chans, codes) in sorted(by_category.items())
+        for category, (chans, codes) in sorted(category_sources(renamed=True).items())
         if chans and codes
     ]
     return ProcessingPipeline(
@@ -272,15 +268,8 @@ def _lit(c: str) -> str:
 def caseless_regex(value: SigmaString, cased: bool = False) -> str:
     """A Sigma string (``*``/``?`` wildcards) as a whole-value Lucene regex that ignores case
     (``cased``: that keeps it)."""
-    out = []
-    for p in value.s:
-        if p is SpecialChars.WILDCARD_MULTI:
-            out.append(".*")
-        elif p is SpecialChars.WILDCARD_SINGLE:
-            out.append(".")
-        else:
-            out.extend((_lit if cased else _letter)(c) for c in str(p))
-    return "".join(out)
+    char = _lit if cased else _letter
+    return render(value.s, ".*", ".", lambda text: "".join(map(char, text)))
 
 
 # ---- PCRE (Sigma |re) -> Lucene regular expressions ----
@@ -552,11 +541,11 @@ class EsqlBackend(_EsqlBackend):
         lower = nocase and _has_letters(value)
         if not lower and not value.contains_special():  # an exact value: equality
             return f'{field} == "{value.to_plain().replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-        pattern = "".join(
-            "*" if p is SpecialChars.WILDCARD_MULTI
-            else "?" if p is SpecialChars.WILDCARD_SINGLE
-            else "".join("\\" + c if c in "*?\\" else c for c in (p.lower() if lower else str(p)))
-            for p in value.s
-        )  # fmt: skip
+        pattern = render(
+            value.s,
+            "*",
+            "?",
+            lambda text: "".join("\\" + c if c in "*?\\" else c for c in (text.lower() if lower else text)),
+        )
         literal = pattern.replace("\\", "\\\\").replace('"', '\\"')
         return f'{"to_lower(" + field + ")" if lower else field} like "{literal}"'

@@ -36,29 +36,41 @@ from sigma.types import SigmaCasedString, SigmaRegularExpression, SpecialChars
 
 from translator.data import logsource_table
 from translator.sigma.logsource import channels_by_service
+from translator.sigma.rule import render
 from translator.sigma.splunk_source import SplunkSource
 
 
-def windows_categories() -> ProcessingPipeline:
+def category_sources(renamed: bool) -> dict[str, tuple[list[str], list[int]]]:
+    """Windows category -> (its event-log channels, its event codes), from the logsource table.
+    ``renamed``: also the sources whose events the evaluator reads under other names (Security 4688
+    as process_creation)."""
     table = logsource_table()
     channels = {service: chs for (product, service), chs in channels_by_service().items() if product == "windows"}
-    renamed = set(table.get("event_field_maps", {}))
-    by_category: dict[str, tuple[list[str], list[int]]] = {}
+    skip = set() if renamed else set(table.get("event_field_maps", {}))
+    out: dict[str, tuple[list[str], list[int]]] = {}
     for row in table["categories"]:
-        if f"{row['service']}/{row['category']}" in renamed:
+        if f"{row['service']}/{row['category']}" in skip:
             continue
-        sources, codes = by_category.setdefault(row["category"], ([], []))
-        for ch in channels.get(row["service"], []):
-            sources += [f"WinEventLog:{ch}", f"XmlWinEventLog:{ch}"]
-        codes += [int(c) for c in row["event_codes"]]
+        chans, codes = out.setdefault(row["category"], ([], []))
+        chans += [c for c in channels.get(row["service"], []) if c not in chans]
+        codes += [int(c) for c in row["event_codes"] if int(c) not in codes]
+    return out
+
+
+def windows_categories() -> ProcessingPipeline:
     items = [
         ProcessingItem(
             identifier=f"translator_windows_{category}",
-            transformation=AddConditionTransformation({"source": sources, "EventID": sorted(set(codes))}),
+            transformation=AddConditionTransformation(
+                {
+                    "source": [f"{kind}:{ch}" for ch in chans for kind in ("WinEventLog", "XmlWinEventLog")],
+                    "EventID": sorted(codes),
+                }
+            ),
             rule_conditions=[LogsourceCondition(product="windows", category=category)],
         )
-        for category, (sources, codes) in sorted(by_category.items())
-        if sources and codes
+        for category, (chans, codes) in sorted(category_sources(renamed=False).items())
+        if chans and codes
     ]
     return ProcessingPipeline(
         name="translator: Windows categories to event logs and event codes", priority=10, items=items
@@ -135,11 +147,7 @@ def cased_regex(value: SigmaCasedString) -> str:
     head = not (parts and parts[0] is SpecialChars.WILDCARD_MULTI)
     tail = not (parts and parts[-1] is SpecialChars.WILDCARD_MULTI)
     parts = parts[(0 if head else 1) : len(parts) - (0 if tail else 1)]
-    body = "".join(
-        r"[\s\S]*" if p is SpecialChars.WILDCARD_MULTI else r"[\s\S]" if p is SpecialChars.WILDCARD_SINGLE
-        else re.escape(str(p))
-        for p in parts
-    )  # fmt: skip
+    body = render(parts, r"[\s\S]*", r"[\s\S]", re.escape)
     return ("^" if head else "") + body + ("$" if tail else "")
 
 

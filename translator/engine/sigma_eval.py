@@ -50,7 +50,7 @@ from sigma.types import (
 )
 
 from translator.engine.regexes import compile_safe
-from translator.sigma.rule import keyword_pattern
+from translator.sigma.rule import keyword_pattern, render
 
 Flat = dict[str, Any]
 Predicate = Callable[[Flat], bool]
@@ -455,15 +455,7 @@ def _string_regex(value: SigmaString, cased: bool) -> re.Pattern[str] | str:
     if not value.contains_special():
         text = "".join(p for p in value.s if isinstance(p, str))
         return text if cased else text.lower()
-    parts = []
-    for p in value.s:
-        if p is SpecialChars.WILDCARD_MULTI:
-            parts.append(".*")
-        elif p is SpecialChars.WILDCARD_SINGLE:
-            parts.append(".")
-        else:
-            parts.append(re.escape(p))
-    return _regex("".join(parts), cased)
+    return _regex(render(value.s, ".*", ".", re.escape), cased)
 
 
 @lru_cache(maxsize=4096)

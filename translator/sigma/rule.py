@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any
 
@@ -43,6 +44,15 @@ def keyword_pattern(value: SigmaString) -> SigmaString:
     w = SpecialChars.WILDCARD_MULTI
     head = value if value.startswith(w) else w + value
     return head if head.endswith(w) else head + w
+
+
+def render(parts: Iterable[Any], multi: str, single: str, text: Callable[[str], str]) -> str:
+    """A Sigma string's parts (``value.s``) in another pattern language: ``*`` as ``multi``, ``?`` as
+    ``single``, each run of plain text through ``text`` (its escaping)."""
+    return "".join(
+        multi if p is SpecialChars.WILDCARD_MULTI else single if p is SpecialChars.WILDCARD_SINGLE else text(str(p))
+        for p in parts
+    )
 
 
 def assemble(meta: dict[str, Any], logsource: dict[str, str], detection: dict[str, Any]) -> dict:

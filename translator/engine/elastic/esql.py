@@ -338,24 +338,16 @@ def _call(node: Node, doc: Doc) -> Any:
     raise NotEvaluable(f"ES|QL function {name} is not modelled")
 
 
-def _and(node: Node, doc: Doc) -> Any:
+def _junction(node: Node, doc: Doc, decisive: bool) -> Any:
+    """``and`` (``decisive`` False) or ``or`` (True) with three values: one decisive operand settles it,
+    else a null operand makes it null."""
     unknown = False
     for x in node.args:
         value = _eval(x, doc)
-        if value is False:
-            return False
+        if value is decisive:
+            return decisive
         unknown = unknown or value is None
-    return None if unknown else True
-
-
-def _or(node: Node, doc: Doc) -> Any:
-    unknown = False
-    for x in node.args:
-        value = _eval(x, doc)
-        if value is True:
-            return True
-        unknown = unknown or value is None
-    return None if unknown else False
+    return None if unknown else not decisive
 
 
 def _not(node: Node, doc: Doc) -> Any:
@@ -369,8 +361,8 @@ def _bool(node: Node, doc: Doc) -> Any:
 
 
 _OPS: dict[str, Callable[[Node, Doc], Any]] = {
-    "or": _or,
-    "and": _and,
+    "or": lambda n, d: _junction(n, d, True),
+    "and": lambda n, d: _junction(n, d, False),
     "not": _not,
     "bool": _bool,
     "like": _like,
