@@ -348,3 +348,123 @@ def test_values_the_integration_replaces_are_written_as_stored() -> None:
     assert made is not None and made.values["network.direction"] == ["egress"]
     for target in ("lucene", "esql", "eql"):
         assert DocSet([made]).run(target, tg.convert([rule], tg.default_target(target, "windows"))) == {"out"}, target
+
+
+# ---- Sysmon for Linux and JSON sources (AWS CloudTrail) ----
+
+LINUX = "Linux-Sysmon/Operational"
+
+
+def linux1(**data: Any) -> dict[str, Any]:
+    return {"EventID": 1, "Channel": LINUX, "Image": "/usr/bin/curl", "CommandLine": "curl -F a", "User": "root"} | data
+
+
+def test_sysmon_for_linux_keeps_the_windows_pipelines_assumptions() -> None:
+    src = elastic_source(linux1())
+    assert src["event.dataset"] == ["sysmon_linux.log"] and src["event.code"] == ["1"]
+    assert src["process.executable"] == ["/usr/bin/curl"] and src["process.command_line"] == ["curl -F a"]
+    assert src["process.name"] == ["sysmon"]  # the syslog program, not the image's file name
+    assert "user.name" not in src and "winlog.event_data.User" not in src  # "root" has no domain part: lost
+
+
+LINUX_RULE = """
+title: curl upload
+logsource: {product: linux, category: process_creation}
+detection:
+  selection: {Image|endswith: /curl, CommandLine|contains: ' -F '}
+  condition: selection
+"""
+
+
+@pytest.mark.parametrize("target", ["lucene", "esql", "eql"])
+def test_a_linux_sysmon_rule_reads_its_event_log_only(target: str) -> None:
+    query = tg.convert([yaml.safe_load(LINUX_RULE)], tg.default_target(target, "linux"))
+    assert "4688" not in query and "process.executable" in query  # Linux has no Security log
+    hit = elastic_doc("hit", linux1(CommandLine="CURL -F x http://h"))
+    miss = elastic_doc("windows", sysmon1(Image="C:\\curl", CommandLine="curl -F x"))  # another event log
+    assert hit is not None and miss is not None
+    assert DocSet([hit, miss]).run(target, query) == {"hit"}
+
+
+def test_a_linux_field_the_integration_does_not_keep_fails_the_rule() -> None:
+    rule = yaml.safe_load(LINUX_RULE)
+    rule["detection"]["selection"] = {"User": "root"}
+    with pytest.raises(Exception, match="no field of the documents"):
+        tg.convert([rule], tg.default_target("lucene", "linux"))
+
+
+def trail(ref: str = "t#1", **data: Any) -> Doc:
+    made = elastic_doc(ref, {"sourcetype": "aws:cloudtrail", "eventName": "ConsoleLogin"} | data)
+    assert made is not None
+    return made
+
+
+def test_cloudtrail_as_the_aws_integration_indexes_it() -> None:
+    src = elastic_source(
+        {
+            "sourcetype": "aws:cloudtrail",
+            "eventName": "PutBucketPolicy",
+            "src": "10.1.2.3",  # the add-on's name for sourceIPAddress
+            "requestParameters.items{}.userId": ["a", "b"],
+            "errorCode": "-",
+            "userIdentity.type": "none",
+        }
+    )
+    assert src["event.action"] == ["PutBucketPolicy"] and src["event.dataset"] == ["aws.cloudtrail"]
+    assert src["source.address"] == ["10.1.2.3"] and src["source.ip"] == ["10.1.2.3"]
+    assert src["aws.cloudtrail.flattened.request_parameters.items.userId"] == ["a", "b"]
+    assert "aws.cloudtrail.error_code" not in src and "aws.cloudtrail.user_identity.type" not in src  # dropped
+    assert "source.ip" not in elastic_source({"sourcetype": "aws:cloudtrail", "sourceIPAddress": "ec2.amazonaws.com"})
+
+
+AWS_RULE = """
+title: rds password reset
+logsource: {product: aws, service: cloudtrail}
+detection:
+  selection: {eventName: ModifyDBInstance, user_arn|exists: true}
+  condition: selection
+"""
+
+
+def test_cloudtrail_rules_name_the_data_stream_and_the_integrations_fields() -> None:
+    query = tg.convert([yaml.safe_load(AWS_RULE)], tg.default_target("lucene", "aws"))
+    assert query.startswith("event.dataset:aws.cloudtrail AND") and "event.action:" in query
+    # user_arn is the first present of userIdentity.arn and requestParameters.roleArn
+    assert "NOT _exists_:aws.cloudtrail.user_identity.arn" in query
+    docs = [
+        trail("arn", eventName="modifydbinstance", **{"userIdentity.arn": "arn:x"}),
+        trail("role", eventName="ModifyDBInstance", **{"requestParameters.roleArn": "arn:r"}),
+        trail("none", eventName="ModifyDBInstance"),
+        trail("other", eventName="DeleteDBInstance", **{"userIdentity.arn": "arn:x"}),
+    ]
+    assert DocSet(docs).run("lucene", query) == {"arn", "role"}
+
+
+def test_fields_the_add_on_computes_or_the_integration_fills_conditionally_fail_the_rule() -> None:
+    rule = yaml.safe_load(AWS_RULE)
+    rule["detection"]["selection"] = {"aws_account_id|exists": True}
+    with pytest.raises(Exception, match="computed by the Splunk add-on"):
+        tg.convert([rule], tg.default_target("lucene", "aws"))
+    rule["detection"]["selection"] = {"userIdentity.userName": "bob"}  # user.name: the role's, for roles
+    with pytest.raises(Exception, match="no field of the documents"):
+        tg.convert([rule], tg.default_target("esql", "aws"))
+
+
+def test_flattened_keys_take_terms_and_prefixes_with_case_only() -> None:
+    rule = yaml.safe_load(AWS_RULE)
+    rule["detection"]["selection"] = {"requestParameters.fromPort": "22", "requestParameters.cidrIp|startswith": "0."}
+    query = tg.convert([rule], tg.default_target("lucene", "aws"))
+    assert "aws.cloudtrail.flattened.request_parameters.fromPort:22" in query
+    docs = [trail("open", **{"requestParameters.fromPort": 22, "requestParameters.cidrIp": "0.0.0.0/0"})]
+    assert DocSet(docs).run("lucene", query) == {"open"}
+    rule["detection"]["selection"] = {"requestParameters.bucketName": "Secret"}  # letters: case decides
+    with pytest.raises(Exception, match="with case"):
+        tg.convert([rule], tg.default_target("lucene", "aws"))
+    for target, reason in (("esql", "ES|QL does not read"), ("eql", "EQL matches flattened")):
+        flattened = yaml.safe_load(AWS_RULE.replace("user_arn", "requestParameters.x"))
+        with pytest.raises(Exception, match=re.escape(reason)):
+            tg.convert([flattened], tg.default_target(target, "aws"))
+    with pytest.raises(Rejected, match="flattened"):  # Elasticsearch refuses wildcards and regexps on keys
+        lucene.matches("aws.cloudtrail.flattened.request_parameters.bucketName:*ecre*", docs)
+    with pytest.raises(Rejected, match="flattened"):
+        esql.matches("from * | where aws.cloudtrail.flattened.request_parameters.x is not null", docs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -17,6 +18,31 @@ def load_table(name: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"data table {name}.yml must be a mapping")
     return data
+
+
+@dataclass(frozen=True)
+class AddonAlias:
+    """A field a Splunk add-on names for raw JSON paths: the first present of ``paths`` (one path: a
+    FIELDALIAS), or, when ``computed`` says how, an eval or lookup no path list expresses."""
+
+    name: str
+    paths: tuple[str, ...] = ()
+    computed: str | None = None
+
+
+@cache
+def addon_aliases(sourcetype: str) -> dict[str, AddonAlias]:
+    """The add-on fields of a JSON sourcetype's events (``data/splunk_events.yml``, json_aliases)."""
+    table = (load_table("splunk_events").get("json_aliases") or {}).get(sourcetype.lower()) or {}
+    out: dict[str, AddonAlias] = {}
+    for name, spec in table.items():
+        if isinstance(spec, str):
+            out[name] = AddonAlias(name, (spec,))
+        elif "coalesce" in spec:
+            out[name] = AddonAlias(name, tuple(spec["coalesce"]))
+        else:
+            out[name] = AddonAlias(name, (), str(spec["computed"]))
+    return out
 
 
 # Keys of data/logsources.yml a user's mapping file may set (``--logsources FILE``): mappings add to or

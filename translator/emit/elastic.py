@@ -43,18 +43,21 @@ from typing import Any, ClassVar
 
 from sigma.backends.elasticsearch import EqlBackend as _EqlBackend
 from sigma.backends.elasticsearch import ESQLBackend as _EsqlBackend
+from sigma.conditions import ConditionAND, ConditionOR
 from sigma.conversion.deferred import DeferredQueryExpression
+from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError, SigmaTransformationError
-from sigma.processing.conditions import LogsourceCondition
+from sigma.processing.conditions import LogsourceCondition, RuleProcessingCondition
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import AddConditionTransformation
 from sigma.processing.transformations.base import DetectionItemTransformation
-from sigma.rule import SigmaDetectionItem, SigmaRule
+from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 from sigma.types import (
     SigmaBool,
     SigmaCasedString,
     SigmaCIDRExpression,
     SigmaCompareExpression,
+    SigmaExists,
     SigmaNull,
     SigmaNumber,
     SigmaRegularExpression,
@@ -63,9 +66,26 @@ from sigma.types import (
     SpecialChars,
 )
 
-from translator.data import load_table, logsource_table
+from translator.data import logsource_table
 from translator.emit.pipelines import category_sources
-from translator.events.elastic import NUMBERS, STRINGS, TEXTS, elastic_names, field_type, parsed_away, value_maps
+from translator.events.elastic import (
+    NUMBERS,
+    STRINGS,
+    TEXTS,
+    Base,
+    alias_definition,
+    channel_base,
+    coalesced,
+    dropped_values,
+    field_type,
+    has_view,
+    json_logsources,
+    parsed_away,
+    source_names,
+    stream_base,
+    streams_for,
+    value_maps,
+)
 from translator.sigma.logsource import channels_by_service
 from translator.sigma.rule import render
 
@@ -75,19 +95,32 @@ WORDS = {"standard": r"[A-Za-z0-9_]+", "powershell_script": r"[A-Za-z0-9_-]+"}
 
 
 def elastic_categories() -> ProcessingPipeline:
-    """Each Windows category restricted to its event logs and event codes (Elastic's field names):
-    every source, Security 4688 too (Elastic names its fields as it names Sysmon's)."""
+    """Each category of an event-log product (Windows, Sysmon for Linux) restricted to its event
+    logs and event codes (Elastic's field names): every source, Security 4688 too (Elastic names its
+    fields as it names Sysmon's)."""
     items = [
         ProcessingItem(
-            identifier=f"translator_elastic_{category}",
+            identifier=f"translator_elastic_{product}_{category}",
             transformation=AddConditionTransformation({"winlog.channel": chans, "event.code": [str(c) for c in codes]}),
-            rule_conditions=[LogsourceCondition(product="windows", category=category)],
+            rule_conditions=[LogsourceCondition(product=product, category=category), ElasticView()],
         )
-        for category, (chans, codes) in sorted(category_sources(renamed=True).items())
+        for product in EVENT_LOG_PRODUCTS
+        for category, (chans, codes) in sorted(category_sources(renamed=True, product=product).items())
         if chans and codes
     ]
+    items += [
+        ProcessingItem(
+            identifier=f"translator_elastic_{stream}",
+            transformation=AddConditionTransformation({"event.dataset": stream}),
+            rule_conditions=[LogsourceCondition(product=product, service=service)],
+        )
+        for stream, logsource in json_logsources()
+        for product, service in [logsource.split("/", 1)]
+    ]
     return ProcessingPipeline(
-        name="translator: Windows categories to Elastic event logs and codes", priority=25, items=items
+        name="translator: event-log categories to Elastic event logs and codes, JSON sources to data streams",
+        priority=25,
+        items=items,
     )
 
 
@@ -111,7 +144,7 @@ def _values_pipeline(dialect: str) -> ProcessingPipeline:
             ProcessingItem(
                 identifier=f"translator_elastic_values_{dialect}",
                 transformation=ElasticValues(dialect),
-                rule_conditions=[LogsourceCondition(product="windows")],
+                rule_conditions=[ElasticView()],
             )
         ],
     )
@@ -123,6 +156,12 @@ class ElasticValues(DetectionItemTransformation):
 
     dialect: str = "lucene"
     _ignore: set[str] = field(default_factory=set)
+    _dropped: frozenset[str] = frozenset()
+
+    def apply(self, rule: Any) -> None:
+        sources = rule_sources(rule) if isinstance(rule, SigmaRule) else []
+        self._dropped = dropped_values(sources[0][0] if sources else None)
+        super().apply(rule)
 
     def apply_detection_item(self, detection_item: SigmaDetectionItem) -> None:
         name = detection_item.field
@@ -138,6 +177,16 @@ class ElasticValues(DetectionItemTransformation):
 
     def _value(self, name: str, value: Any) -> list[Any]:
         kind = field_type(name, None)
+        if kind.keyed and self.dialect != "lucene":
+            raise SigmaTransformationError(
+                f"ES|QL does not read flattened field {name}"
+                if self.dialect == "esql"
+                else f"EQL matches flattened field {name} by wildcard, which Elasticsearch refuses"
+            )
+        if kind.keyed and isinstance(value, SigmaCasedString):  # a key's term compares with case already
+            plain = SigmaString()
+            plain.s = tuple(value.s)  # the same parts, wildcards kept, without the |cased marker
+            return [self._keyed_value(name, plain, cased=True)]
         if isinstance(value, SigmaRegularExpression):
             return [self._regex(name, kind.kind, value)]
         if isinstance(value, SigmaCasedString):  # Lucene's backend refuses |cased; a regex keeps the case
@@ -148,11 +197,15 @@ class ElasticValues(DetectionItemTransformation):
             value = SigmaString("true" if value.boolean else "false")  # event data holds the word
         if not isinstance(value, SigmaString):
             return [value]
-        if not value.contains_special() and value.to_plain() in _dropped():
+        if not value.contains_special() and value.to_plain() in self._dropped:
             return [SigmaNull()]  # the integrations drop "" and "-": in Elastic the field is absent
         replaced = value_maps().get(name, {})
         if not value.contains_special() and value.to_plain().lower() in replaced:  # Initiated true -> egress
             return [SigmaString(replaced[value.to_plain().lower()])]
+        if kind.keyed:
+            return [self._keyed_value(name, value)]
+        if name == "event.dataset" and not value.contains_special():
+            return [value]  # a data stream's name: lower-case, exactly
         if kind.kind == "ip":
             return _ip_value(name, value, whole=self.dialect == "eql")
         if kind.kind in NUMBERS:
@@ -172,6 +225,20 @@ class ElasticValues(DetectionItemTransformation):
                 raise SigmaTransformationError(f"{name}: EQL wildcards cannot hold a literal * or ?")
             return [value]  # `:` and `like~` ignore case
         return [SigmaRegularExpression(caseless_regex(value))]
+
+    def _keyed_value(self, name: str, value: SigmaString, cased: bool = False) -> Any:
+        """A flattened field's key takes term, prefix and exists queries (Lucene only), compared
+        with case: ``*`` alone (exists), or a value or prefix without letters unless ``|cased``."""
+        parts = list(value.s)
+        if parts == [SpecialChars.WILDCARD_MULTI]:
+            return value
+        body = parts[:-1] if parts and parts[-1] is SpecialChars.WILDCARD_MULTI else parts
+        if all(isinstance(p, str) for p in body) and (cased or not _has_letters(value)):
+            return value
+        raise SigmaTransformationError(
+            f"Elasticsearch compares flattened field {name} with case and takes no wildcard or regular "
+            f"expression inside it: {value.to_plain()!r} cannot be matched without case"
+        )
 
     def _text_value(self, name: str, value: SigmaString) -> Any:
         if self.dialect == "eql":
@@ -194,7 +261,7 @@ class ElasticValues(DetectionItemTransformation):
             raise SigmaTransformationError(
                 f"a regular expression on text field {name} is matched per word (use --to esql)"
             )
-        if kind not in ("keyword", "wildcard", "constant_keyword", *TEXTS):
+        if kind not in ("keyword", "wildcard", "constant_keyword", *TEXTS) or field_type(name, None).keyed:
             raise SigmaTransformationError(f"a regular expression on {kind} field {name} is refused by Elasticsearch")
         nocase = SigmaRegularExpressionFlag.IGNORECASE in value.flags
         try:
@@ -207,14 +274,10 @@ class ElasticValues(DetectionItemTransformation):
 
 
 @cache
-def _dropped() -> frozenset[str]:
-    return frozenset(load_table("elastic")["windows"]["drop_values"])
-
-
-@cache
 def _channels() -> dict[str, str]:
     """Known event log names, lower-cased -> as Windows spells them."""
-    names = [ch for (product, _s), chans in channels_by_service().items() if product == "windows" for ch in chans]
+    by_service = channels_by_service().items()
+    names = [ch for (product, _s), chans in by_service if product in EVENT_LOG_PRODUCTS for ch in chans]
     return {n.lower(): n for n in names}
 
 
@@ -405,67 +468,132 @@ def _class_lit(c: str) -> str:
 
 
 def elastic_fields() -> ProcessingPipeline:
-    """The rule's Windows field names as Elastic Agent writes them (before ``ecs_windows``, which
-    leaves alone a name that already has its ECS or ``winlog`` form)."""
+    """The rule's field names as Elastic's integrations write them (for Windows before
+    ``ecs_windows``, which leaves alone a name that already has its ECS or ``winlog`` form)."""
     return ProcessingPipeline(
-        name="translator: Windows field names as Elastic's integrations write them",
+        name="translator: field names as Elastic's integrations write them",
         priority=15,
         items=[
             ProcessingItem(
                 identifier="translator_elastic_fields",
                 transformation=ElasticFieldNames(),
-                rule_conditions=[LogsourceCondition(product="windows")],
+                rule_conditions=[ElasticView()],
             )
         ],
     )
 
 
 @dataclass
-class ElasticFieldNames(DetectionItemTransformation):
-    """Each field renamed to where the integrations put it for every (event log, event code) the
-    rule reads — a field they all share, ECS first (see :func:`translator.events.elastic.elastic_names`);
-    left to ``ecs_windows`` when they share none. A field an integration parses into parts
-    (Sysmon's ``Hashes``) fails the rule: no Elastic field holds the value as written."""
+class ElasticView(RuleProcessingCondition):
+    """A rule whose events Elastic's integrations are known to index: any Windows rule (what our
+    table does not place, ``ecs_windows`` names), or a rule of another product whose every source
+    has a data stream in ``data/elastic.yml``. Rules of other sources keep their field names."""
 
-    _sources: list[tuple[str, int | None, dict[str, str]]] = field(default_factory=list)
+    def match(self, rule: Any) -> bool:
+        if isinstance(rule, SigmaCorrelationRule):
+            return any(self.match(r.rule) for r in rule.referenced_rules if hasattr(r, "rule"))
+        return rule.logsource.product == "windows" or bool(rule_sources(rule))
+
+
+@dataclass
+class ElasticFieldNames(DetectionItemTransformation):
+    """Each field renamed to where the integrations put it for every source (event log and code) the
+    rule reads — a field they all share, ECS first (see :func:`translator.events.elastic.source_names`).
+    Windows leaves to ``ecs_windows`` a field they share none of; elsewhere nothing follows, so that
+    fails the rule. A field an integration parses into parts (Sysmon's ``Hashes``) fails it too: no
+    Elastic field holds the value as written."""
+
+    _sources: list[tuple[Base, dict[str, str]]] = field(default_factory=list)
+    _windows: bool = True
 
     def apply(self, rule: Any) -> None:
-        self._sources = _rule_sources(rule) if isinstance(rule, SigmaRule) else []  # not correlations
+        self._sources = rule_sources(rule) if isinstance(rule, SigmaRule) else []  # not correlations
+        self._windows = not isinstance(rule, SigmaRule) or rule.logsource.product == "windows"
         super().apply(rule)
 
-    def apply_detection_item(self, detection_item: SigmaDetectionItem) -> None:
+    def apply_detection_item(self, detection_item: SigmaDetectionItem) -> SigmaDetection | None:
         name = detection_item.field
-        if name is None or "." in name or not self._sources:
-            return
-        for ch, _code, raw in self._sources:
-            if (prefix := parsed_away(ch, raw.get(name, name))) is not None:
+        if name is None or not self._sources or (self._windows and "." in name):
+            return None
+        for base, raw in self._sources:
+            if (definition := alias_definition(base, name)) is not None:
+                raise SigmaTransformationError(
+                    f"{name} is computed by the Splunk add-on ({definition}): no Elastic field holds it"
+                )
+            if (prefix := parsed_away(str(dict(base).get("Channel")), raw.get(name, name))) is not None:
                 raise SigmaTransformationError(
                     f"Elastic's integration parses {name} into {prefix}.<algorithm>: the field as written is gone"
                 )
-        found = [elastic_names(ch, code, raw.get(name, name)) for ch, code, raw in self._sources]
+        paths = {tuple(coalesced(base, name)) for base, _raw in self._sources}
+        if len(paths) == 1 and (chain := next(iter(paths))):
+            return self._coalesce(detection_item, list(chain))
+        found = [source_names(base, raw.get(name, name)) for base, raw in self._sources]
         common = [f for f in found[0] if all(f in other for other in found[1:])]  # ECS fields first
         if common:
             detection_item.field = common[0]
             self.processing_item_applied(detection_item)
+        elif not self._windows:
+            raise SigmaTransformationError(
+                f"{name}: no field of the documents Elastic's integration writes for these events holds it"
+            )
+        return None
+
+    def _coalesce(self, item: SigmaDetectionItem, paths: list[str]) -> SigmaDetection:
+        """A test on the first present of ``paths`` (an add-on's coalesce): the test on each path
+        where every earlier one is absent, or all absent for a null test."""
+
+        def on(path: str, values: list[Any]) -> SigmaDetectionItem:
+            new = SigmaDetectionItem(path, [], values)  # the values are already modified
+            new.modifiers = list(item.modifiers)
+            if self.apply_detection_item(new) is not None:
+                raise SigmaTransformationError(f"{path}: a coalesced path is itself an alias")
+            return new
+
+        absent = [SigmaExists(False) if isinstance(v, SigmaExists) else SigmaNull() for v in item.value[:1]]
+        nulls = [v for v in item.value if isinstance(v, SigmaNull) or (isinstance(v, SigmaExists) and not v.exists)]
+        if nulls and len(nulls) != len(item.value):
+            raise SigmaTransformationError(f"{item.field}: a null test beside values on a coalesced field")
+        if nulls:
+            return SigmaDetection([on(p, list(nulls)) for p in paths], item_linking=ConditionAND)
+        branches: list[SigmaDetectionItem | SigmaDetection] = []
+        for i, path in enumerate(paths):
+            tests = [on(p, list(absent)) for p in paths[:i]] + [on(path, list(item.value))]
+            branches.append(tests[0] if len(tests) == 1 else SigmaDetection(tests, item_linking=ConditionAND))
+        return SigmaDetection(branches, item_linking=ConditionOR)
 
 
-def _rule_sources(rule: Any) -> list[tuple[str, int | None, dict[str, str]]]:
-    """(channel, event code, Sigma name -> the event's own name) for each source the rule reads."""
+EVENT_LOG_PRODUCTS = ("windows", "linux")  # products with Windows-style event logs (Sysmon for Linux)
+
+
+def rule_sources(rule: Any) -> list[tuple[Base, dict[str, str]]]:
+    """(identifying fields, Sigma name -> the event's own name) for each source the rule reads; for
+    products other than Windows, [] when any of its sources has no Elastic view."""
     ls = rule.logsource
     table = logsource_table()
     codes = _event_ids(rule)
+    product = ls.product or ""
+    streams = streams_for(f"{product}/{ls.service}") if ls.service and not ls.category else []
+    if streams:
+        return [(stream_base(s), {}) for s in streams]
     if ls.service and not ls.category:
-        chans = channels_by_service().get(("windows", ls.service), [])
-        return [(ch, code, {}) for ch in chans for code in (codes or [None])]
-    out = []
-    for row in table["categories"]:
-        if row["category"] != ls.category:
-            continue
-        renamed = table.get("event_field_maps", {}).get(f"{row['service']}/{row['category']}", {})
-        inverse = {sigma: raw for raw, sigma in renamed.items()}
-        for ch in channels_by_service().get(("windows", row["service"]), []):
-            out += [(ch, int(code), inverse) for code in row["event_codes"] if not codes or int(code) in codes]
-    return out
+        chans = channels_by_service().get((product, ls.service), [])
+        out = [(channel_base(ch, code), {}) for ch in chans for code in (codes or [None])]
+    else:
+        out = []
+        for row in table["categories"]:
+            if row["category"] != ls.category:
+                continue
+            renamed = table.get("event_field_maps", {}).get(f"{row['service']}/{row['category']}", {})
+            inverse = {sigma: raw for raw, sigma in renamed.items()}
+            for ch in channels_by_service().get((product, row["service"]), []):
+                out += [
+                    (channel_base(ch, int(code)), inverse)
+                    for code in row["event_codes"]
+                    if not codes or int(code) in codes
+                ]
+    if product == "windows":  # any event log: the Windows integration keeps what it does not map
+        return out
+    return out if out and all(has_view(base) for base, _raw in out) else []
 
 
 def _event_ids(rule: Any) -> list[int]:

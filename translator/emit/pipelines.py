@@ -40,17 +40,19 @@ from translator.sigma.rule import render
 from translator.sigma.splunk_source import SplunkSource
 
 
-def category_sources(renamed: bool) -> dict[str, tuple[list[str], list[int]]]:
-    """Windows category -> (its event-log channels, its event codes), from the logsource table.
-    ``renamed``: also the sources whose events the evaluator reads under other names (Security 4688
-    as process_creation)."""
+def category_sources(renamed: bool, product: str = "windows") -> dict[str, tuple[list[str], list[int]]]:
+    """Category -> (its event-log channels, its event codes) for a product with event logs, from the
+    logsource table. ``renamed``: also the sources whose events the evaluator reads under other names
+    (Security 4688 as process_creation)."""
     table = logsource_table()
-    channels = {service: chs for (product, service), chs in channels_by_service().items() if product == "windows"}
+    channels = {service: chs for (prod, service), chs in channels_by_service().items() if prod == product}
     skip = set() if renamed else set(table.get("event_field_maps", {}))
     out: dict[str, tuple[list[str], list[int]]] = {}
     for row in table["categories"]:
         if f"{row['service']}/{row['category']}" in skip:
             continue
+        if not channels.get(row["service"]):
+            continue  # the product has no event log of that service (Linux has no Security log)
         chans, codes = out.setdefault(row["category"], ([], []))
         chans += [c for c in channels.get(row["service"], []) if c not in chans]
         codes += [int(c) for c in row["event_codes"] if int(c) not in codes]

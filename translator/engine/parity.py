@@ -27,6 +27,7 @@ from sigma.rule import SigmaRule
 
 from translator.content import Content, load_detection
 from translator.emit import targets as tg
+from translator.emit.elastic import ElasticView
 from translator.emit.writer import write_atomic
 from translator.engine.elastic import DocSet, Rejected
 from translator.engine.evaluate import Loaded, Merger, RuleResult, Scanner, add_collection
@@ -412,9 +413,9 @@ def _check_targets(
         return engine.matches(rule, where_clause(_emitted(base, engine.target)))
 
     def elastic_query(target: str) -> set[str]:
-        product = str((base[0].get("logsource") or {}).get("product", ""))
-        if product != "windows":
-            raise NotEvaluable(f"no Elastic view of {product or 'these'} events yet (Windows only)")
+        if not ElasticView().match(rule):
+            product = str((base[0].get("logsource") or {}).get("product", ""))
+            raise NotEvaluable(f"no Elastic view of these {product} events (no integration in data/elastic.yml)")
         assert elastic is not None
         unseen = set(rule_results[0].matches) - elastic.refs
         if unseen:  # the rule matched events that are not event-log records (JSON from scripted inputs)

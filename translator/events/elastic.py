@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from translator.data import load_table
+from translator.data import AddonAlias, addon_aliases, load_table
 
 Flat = dict[str, Any]
 
@@ -34,6 +34,7 @@ class FieldType:
     text: bool = False
     normalizer: bool = False  # a lower-casing normalizer (the `.caseless` multi-fields)
     analyzer: str = "standard"  # text fields: how values are split into words (TOKENIZERS)
+    keyed: bool = False  # a flattened field's key: term, prefix and exists queries only
 
 
 @dataclass
@@ -118,12 +119,22 @@ def _types() -> tuple[dict[str, FieldType], int]:
     return out, limit
 
 
+@cache
+def _prefix_types() -> tuple[tuple[str, FieldType], ...]:
+    table = load_table("elastic")["types"].get("prefixes") or {}
+    return tuple((prefix, FieldType(spec["type"], keyed=bool(spec.get("keyed")))) for prefix, spec in table.items())
+
+
 def field_type(name: str, value: Any) -> FieldType:
-    """The mapping of ``name``: declared, else what the dynamic templates give a value like ``value``."""
+    """The mapping of ``name``: declared, else a flattened field's key, else what the dynamic
+    templates give a value like ``value``."""
     declared, limit = _types()
     kind = declared.get(name)
     if kind is not None:
         return kind
+    for prefix, kind in _prefix_types():
+        if name.startswith(prefix):
+            return kind
     if isinstance(value, bool):
         return FieldType("boolean")
     if isinstance(value, int) and not name.startswith("winlog.event_data."):
@@ -136,8 +147,8 @@ def is_windows(fields: Flat) -> bool:
 
 
 def elastic_doc(ref: str, fields: Flat) -> Doc | None:
-    """The indexed document for a flat Windows event, or None for events of other products."""
-    if not is_windows(fields):
+    """The indexed document for a flat event, or None for events no integration here indexes."""
+    if not is_windows(fields) and _stream_of(fields) is None:
         return None
     return index(ref, elastic_source(fields))
 
@@ -162,8 +173,122 @@ def _put(doc: Doc, name: str, kind: FieldType, values: list[Any]) -> None:
         doc.values[name] = indexed
 
 
+@cache
+def _streams() -> dict[str, dict[str, Any]]:
+    return dict(load_table("elastic").get("json") or {})
+
+
+@cache
+def _by_sourcetype() -> dict[str, str]:
+    return {st.lower(): name for name, spec in _streams().items() for st in spec["sourcetypes"]}
+
+
+def _stream_of(fields: Flat) -> str | None:
+    sourcetype = fields.get("sourcetype")
+    return _by_sourcetype().get(str(sourcetype).lower()) if isinstance(sourcetype, str) else None
+
+
+def streams_for(logsource: str) -> list[str]:
+    """The JSON data streams whose documents hold a Sigma logsource's events ("product/service")."""
+    return [name for name, spec in _streams().items() if logsource in spec.get("logsources", ())]
+
+
+def json_logsources() -> list[tuple[str, str]]:
+    """(data stream, "product/service") for every JSON data stream here."""
+    return [(name, ls) for name, spec in _streams().items() for ls in spec.get("logsources", ())]
+
+
+def stream_base(stream: str) -> Base:
+    """The identifying fields of an event of that JSON data stream (its first sourcetype)."""
+    return (("sourcetype", _streams()[stream]["sourcetypes"][0]),)
+
+
+def _alias(base: Base, name: str) -> AddonAlias | None:
+    sourcetype = dict(base).get("sourcetype")
+    return addon_aliases(sourcetype).get(name) if isinstance(sourcetype, str) else None
+
+
+def alias_definition(base: Base, name: str) -> str | None:
+    """For a field the source's Splunk add-on computes (an eval or lookup): its definition."""
+    alias = _alias(base, name)
+    return alias.computed if alias else None
+
+
+def coalesced(base: Base, name: str) -> list[str]:
+    """The raw paths of a field the source's Splunk add-on takes from the first present of several."""
+    alias = _alias(base, name)
+    return list(alias.paths) if alias and len(alias.paths) > 1 else []
+
+
+def conditional(base: Base, target: str) -> str | None:
+    """Why a field of the source's documents does not hold one raw field's value on every event."""
+    stream = _stream_of(dict(base))
+    return (_streams()[stream].get("conditional") or {}).get(target) if stream else None
+
+
+def dropped_values(base: Base | None) -> frozenset[str]:
+    """The values the source's integration removes before indexing (the field is then absent)."""
+    stream = _stream_of(dict(base)) if base else None
+    spec = _streams()[stream] if stream else _windows()
+    return frozenset(spec["drop_values"])
+
+
+def json_source(stream: str, fields: Flat) -> dict[str, list[Any]]:
+    """The document an integration's ingest pipeline writes for a flat JSON event: the add-on's
+    aliases read back to the raw paths, dropped values removed, each known path moved to its
+    fields, objects copied into their flattened field; the rest is not indexed."""
+    spec = _streams()[stream]
+    drop = set(spec.get("drop_values") or ())
+    raw: dict[str, list[Any]] = {}
+    for name, value in fields.items():
+        values = [v for v in (value if isinstance(value, list) else [value]) if v is not None]
+        values = [v for v in values if not (isinstance(v, str) and v in drop)]
+        if values:
+            raw[name] = values
+    for name, alias in addon_aliases(str(fields.get("sourcetype", ""))).items():
+        if name not in raw or name in spec["fields"]:
+            continue  # a raw path of its own (errorCode) keeps its value
+        value = raw.pop(name)
+        if alias.paths and not any(p in raw for p in alias.paths):
+            raw[alias.paths[0]] = value  # an event written with the add-on's name: its raw field had it
+    out: dict[str, list[Any]] = {}
+    conditional_fields = spec.get("conditional") or {}
+    for path, targets in spec["fields"].items():
+        if path in raw:
+            value = raw.pop(path)
+            for target in targets:
+                if target not in out or target not in conditional_fields:
+                    out[target] = list(value)
+    for field_name, ip_field in (spec.get("ip") or {}).items():
+        addresses = [v for v in out.get(field_name, []) if _is_ip(v)]
+        if addresses:
+            out[ip_field] = addresses
+    for path, target in (spec.get("objects") or {}).items():
+        for name in [n for n in raw if n == path or n.startswith((f"{path}.", f"{path}{{}}"))]:
+            key = name[len(path) :].replace("{}", "")
+            if key.startswith("."):
+                out.setdefault(target + key, []).extend(raw.pop(name))
+    for name, value in (spec.get("set") or {}).items():
+        out[name] = [value]
+    for name in ("event.dataset", "data_stream.dataset"):
+        out[name] = [stream]
+    out["event.module"] = [spec["module"]]
+    return out
+
+
+def _is_ip(value: Any) -> bool:
+    try:
+        ipaddress.ip_address(str(value).strip())
+    except ValueError:
+        return False
+    return True
+
+
 def elastic_source(fields: Flat) -> dict[str, list[Any]]:
-    """The document Elastic Agent writes for the event (field -> values), before mapping."""
+    """The document Elastic's integrations write for the event (field -> values), before mapping."""
+    stream = None if is_windows(fields) else _stream_of(fields)
+    if stream is not None:
+        return json_source(stream, fields)
     table = _windows()
     out: dict[str, list[Any]] = {}
     system = table["system"]
@@ -278,19 +403,42 @@ _PROBE = "\x00probe\x00"
 _PROBE_NUMBER = "0x7a69"  # 31337 once a pipeline converts it to a number
 
 
+Base = tuple[tuple[str, Any], ...]  # the flat fields that say which source an event comes from
+
+
+def channel_base(channel: str, event_id: int | None) -> Base:
+    """The identifying fields of an event-log record of that channel and event id."""
+    return (("Channel", channel), ("EventID", event_id if event_id is not None else -1))
+
+
+def has_view(base: Base) -> bool:
+    """Whether Elastic's integrations know events of that source (an event log or JSON source with
+    a data stream here)."""
+    fields = dict(base)
+    return str(fields.get("Channel")) in _windows()["channels"] or _stream_of(fields) is not None
+
+
 @cache
-def elastic_names(channel: str, event_id: int | None, name: str) -> tuple[str, ...]:
-    """Where Elastic Agent puts the event's field ``name`` for that channel and event id with its value
+def source_names(base: Base, name: str) -> tuple[str, ...]:
+    """Where Elastic's integrations put the field ``name`` of an event from ``base`` with its value
     unchanged (or only parsed as a number), ECS fields first: found by building the document of an
     event holding a marker in that field. Empty when the value does not survive as such (split,
     parsed into parts, described, dropped)."""
-    base: Flat = {"Channel": channel, "EventID": event_id if event_id is not None else -1}
     for probe, found in ((_PROBE, _PROBE), (_PROBE_NUMBER, 31337)):
-        source = elastic_source({**base, name: probe})
-        hits = [k for k, vs in source.items() if found in vs and k not in ("event.code", "winlog.event_id")]
+        source = elastic_source({**dict(base), name: probe})
+        hits = [
+            k
+            for k, vs in source.items()
+            if found in vs and k not in ("event.code", "winlog.event_id") and not conditional(base, k)
+        ]
         if hits:
             return tuple(sorted(hits, key=lambda k: k.startswith("winlog.event_data.")))
     return ()
+
+
+def elastic_names(channel: str, event_id: int | None, name: str) -> tuple[str, ...]:
+    """:func:`source_names` for an event-log record of that channel and event id."""
+    return source_names(channel_base(channel, event_id), name)
 
 
 def elastic_name(channel: str, event_id: int | None, name: str) -> str | None:

@@ -100,6 +100,8 @@ def _name(node: Any) -> str:
 
 def _field_values(node: Any, doc: Doc) -> tuple[str, list[Any]]:
     name = _name(node)
+    if doc.type_of(name).keyed:  # EQL's string comparisons are wildcard queries there
+        raise Rejected(f"EQL on flattened field {name}: wildcard queries are refused on its keys")
     return name, doc.values.get(name) or []
 
 

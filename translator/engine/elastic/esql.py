@@ -228,6 +228,8 @@ def _eval(node: Node, doc: Doc) -> Any:
 def _field(node: Node, doc: Doc) -> Any:
     name = node.args[0]
     kind = doc.type_of(name)
+    if kind.keyed:
+        raise Rejected(f"ES|QL does not read flattened field {name}")
     values = doc.values.get(name) or []
     if kind.kind in TEXTS:
         values = doc.source.get(name.removesuffix(".text")) or []

@@ -81,6 +81,10 @@ def _term(node: tree.Term, doc: Doc, name: str | None) -> bool:
 
 def _validate(node: tree.Term, kind: FieldType, name: str) -> None:
     """Raise Rejected when the field's mapping refuses the term (whether or not a document has it)."""
+    if kind.keyed:  # a flattened field's key: term, prefix and exists only
+        raw = str(node.value)
+        if isinstance(node, tree.Regex) or (raw != "*" and has_wildcard(raw.removesuffix("*"))):
+            raise Rejected(f"wildcard or regexp query on flattened field {name}")
     if kind.kind not in STRINGS and kind.kind not in TEXTS:  # strings and texts take any term
         _check(type(node), str(node.value), kind, name)
 
