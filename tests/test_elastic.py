@@ -468,3 +468,60 @@ def test_flattened_keys_take_terms_and_prefixes_with_case_only() -> None:
         lucene.matches("aws.cloudtrail.flattened.request_parameters.bucketName:*ecre*", docs)
     with pytest.raises(Rejected, match="flattened"):
         esql.matches("from * | where aws.cloudtrail.flattened.request_parameters.x is not null", docs)
+
+
+def o365(ref: str = "o#1", **data: Any) -> Doc:
+    made = elastic_doc(ref, {"sourcetype": "o365:management:activity", "Workload": "Exchange"} | data)
+    assert made is not None
+    return made
+
+
+def test_office_365_records_keep_their_keys_under_o365_audit() -> None:
+    src = elastic_source(
+        {
+            "sourcetype": "o365:management:activity",
+            "Operation": "Add user.",
+            "UserId": "bob@corp.example",
+            "ErrorNumber": "50126",
+            "Target{}.ID": ["a", "b"],
+            "Parameters{}.Name": ["Identity"],  # becomes an object keyed by each Name: the path is gone
+            "user": "bob",  # the add-on's CIM field: not in the record
+            "host": "splunk-host",
+        }
+    )
+    assert src["event.action"] == ["added-user-account"]  # the integration rewrites a few operations
+    assert src["o365.audit.UserId"] == ["bob@corp.example"] and src["user.id"] == ["bob@corp.example"]
+    assert src["o365.audit.ErrorNumber"] == ["50126"] and src["o365.audit.Target.ID"] == ["a", "b"]
+    assert not [k for k in src if "Parameters" in k or k.endswith((".user", ".host"))]
+
+
+M365_RULE = """
+title: failed logins
+logsource: {product: m365, service: audit}
+detection:
+  selection: {Workload: AzureActiveDirectory, Operation: UserLoginFailed, ErrorNumber: 50126}
+  condition: selection
+"""
+
+
+@pytest.mark.parametrize("target", ["lucene", "esql", "eql"])
+def test_an_office_365_rule_reads_the_o365_audit_data_stream(target: str) -> None:
+    query = tg.convert([yaml.safe_load(M365_RULE)], tg.default_target(target, "m365"))
+    assert "o365.audit" in query and "event.action" in query
+    docs = [
+        o365("hit", Workload="azureactivedirectory", Operation="UserLoginFailed", ErrorNumber="50126"),
+        o365("miss", Workload="AzureActiveDirectory", Operation="UserLoginFailed", ErrorNumber="50053"),
+        trail("trail", eventName="UserLoginFailed"),  # another data stream
+    ]
+    assert DocSet(docs).run(target, query) == {"hit"}
+
+
+def test_office_365_fields_without_a_known_definition_fail_the_rule() -> None:
+    rule = yaml.safe_load(M365_RULE)
+    rule["detection"]["selection"]["user|exists"] = True
+    with pytest.raises(Exception, match="Microsoft Office 365 is not at hand"):
+        tg.convert([rule], tg.default_target("lucene", "m365"))
+    rule = yaml.safe_load(M365_RULE)
+    rule["detection"]["selection"]["ClientIP"] = "10.0.0.1"  # moved to client.address without its port
+    with pytest.raises(Exception, match="no field of the documents"):
+        tg.convert([rule], tg.default_target("lucene", "m365"))

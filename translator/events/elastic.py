@@ -253,6 +253,12 @@ def json_source(stream: str, fields: Flat) -> dict[str, list[Any]]:
             raw[alias.paths[0]] = value  # an event written with the add-on's name: its raw field had it
     out: dict[str, list[Any]] = {}
     conditional_fields = spec.get("conditional") or {}
+    for path, replaced in (spec.get("values") or {}).items():
+        if path in raw:
+            raw[path] = [replaced.get(str(v).lower(), v) for v in raw[path]]
+    for path in spec.get("drop_paths") or ():
+        for name in [n for n in raw if n == path or n.startswith((f"{path}.", f"{path}{{}}"))]:
+            del raw[name]
     for path, targets in spec["fields"].items():
         if path in raw:
             value = raw.pop(path)
@@ -268,12 +274,19 @@ def json_source(stream: str, fields: Flat) -> dict[str, list[Any]]:
             key = name[len(path) :].replace("{}", "")
             if key.startswith("."):
                 out.setdefault(target + key, []).extend(raw.pop(name))
+    if rest := spec.get("rest"):
+        for name, value in raw.items():
+            if name not in SPLUNK_METADATA:
+                out.setdefault(f"{rest}.{name.replace('{}', '')}", []).extend(value)
     for name, value in (spec.get("set") or {}).items():
         out[name] = [value]
     for name in ("event.dataset", "data_stream.dataset"):
         out[name] = [stream]
     out["event.module"] = [spec["module"]]
     return out
+
+
+SPLUNK_METADATA = frozenset({"_time", "_raw", "host", "source", "sourcetype", "index", "timestamp"})
 
 
 def _is_ip(value: Any) -> bool:
@@ -463,6 +476,10 @@ def value_maps() -> dict[str, dict[str, str]]:
     """ECS field -> {event value, lower-cased: the value the integration stores} for fields whose
     values an integration replaces (Sysmon's ``Initiated: true`` -> ``network.direction: egress``)."""
     out: dict[str, dict[str, str]] = {}
+    for stream in _streams().values():
+        for path, mapping in (stream.get("values") or {}).items():
+            for target in stream["fields"].get(path, ()):
+                out.setdefault(target, {}).update({str(k).lower(): str(v) for k, v in mapping.items()})
     for channel in _windows()["channels"].values():
         for spec in [channel.get("all") or {}, *(channel.get("events") or {}).values()]:
             for name, mapping in (spec.get("values") or {}).items():
