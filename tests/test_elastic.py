@@ -525,3 +525,46 @@ def test_office_365_fields_without_a_known_definition_fail_the_rule() -> None:
     rule["detection"]["selection"]["ClientIP"] = "10.0.0.1"  # moved to client.address without its port
     with pytest.raises(Exception, match="no field of the documents"):
         tg.convert([rule], tg.default_target("lucene", "m365"))
+
+
+def audit(ref: str = "a#1", **data: Any) -> Doc:
+    made = elastic_doc(ref, {"sourcetype": "linux:audit", "type": "SYSCALL"} | data)
+    assert made is not None
+    return made
+
+
+def test_auditd_lines_as_the_auditd_integration_indexes_them() -> None:
+    src = elastic_source(
+        {"sourcetype": "linux:audit", "type": "SYSCALL", "pid": "3538", "comm": "cat", "success": "yes", "key": "?"}
+    )
+    assert src["auditd.log.record_type"] == ["SYSCALL"] and src["process.name"] == ["cat"]
+    assert src["process.pid"] == [3538] and src["auditd.log.success"] == ["true"]
+    assert "auditd.log.key" not in src  # "?" is dropped
+    assert audit(pid="x").values.get("process.pid") is None  # not a number: not indexed
+    assert audit(success="yes").values["auditd.log.success"] == [True]
+
+
+AUDIT_RULE = """
+title: crontab edit
+logsource: {product: linux, service: auditd}
+detection:
+  selection: {type: SYSCALL, success: 'yes', pid|exists: true}
+  tool: [{comm: crontab}, {exe|endswith: /crontab}]
+  condition: selection and tool
+"""
+
+
+@pytest.mark.parametrize("target", ["lucene", "esql", "eql"])
+def test_an_auditd_rule_reads_booleans_and_numbers_as_indexed(target: str) -> None:
+    query = tg.convert([yaml.safe_load(AUDIT_RULE)], tg.default_target(target, "linux"))
+    assert "auditd.log.success" in query and "process.pid" in query
+    docs = [
+        audit("hit", comm="CronTab", success="yes", pid="12"),
+        audit("failed", comm="crontab", success="no", pid="12"),
+        audit("no_pid", exe="/usr/bin/crontab", success="yes"),
+    ]
+    assert DocSet(docs).run(target, query) == {"hit"}
+    rule = yaml.safe_load(AUDIT_RULE)
+    rule["detection"]["selection"]["proctitle|contains"] = "cron"  # hex-decoded only sometimes
+    with pytest.raises(Exception, match="no field of the documents"):
+        tg.convert([rule], tg.default_target(target, "linux"))

@@ -201,9 +201,12 @@ class ElasticValues(DetectionItemTransformation):
             return [SigmaNull()]  # the integrations drop "" and "-": in Elastic the field is absent
         replaced = value_maps().get(name, {})
         if not value.contains_special() and value.to_plain().lower() in replaced:  # Initiated true -> egress
-            return [SigmaString(replaced[value.to_plain().lower()])]
+            stored = SigmaString(replaced[value.to_plain().lower()])
+            return _bool_value(name, stored) if kind.kind == "boolean" else [stored]
         if kind.keyed:
             return [self._keyed_value(name, value)]
+        if kind.kind == "boolean":
+            return _bool_value(name, value)
         if name == "event.dataset" and not value.contains_special():
             return [value]  # a data stream's name: lower-case, exactly
         if kind.kind == "ip":
@@ -306,6 +309,16 @@ def _ip_value(name: str, value: SigmaString, whole: bool = False) -> list[Any]:
     raise SigmaTransformationError(
         f"{name} is an ip field in Elastic; {value.to_plain()!r} is not an address or network"
     )
+
+
+def _bool_value(name: str, value: SigmaString) -> list[Any]:
+    """A value on a boolean field: ``true``/``false`` as the boolean, ``*`` (present) as either."""
+    if list(value.s) == [SpecialChars.WILDCARD_MULTI]:
+        return [SigmaBool(True), SigmaBool(False)]
+    plain = value.to_plain().lower() if not value.contains_special() else ""
+    if plain in ("true", "false"):
+        return [SigmaBool(plain == "true")]
+    raise SigmaTransformationError(f"{name} is boolean in Elastic; {value.to_plain()!r} is neither true nor false")
 
 
 def _number_value(name: str, value: SigmaString) -> list[Any]:
@@ -614,7 +627,7 @@ def _event_ids(rule: Any) -> list[int]:
 
 
 class EqlBackend(_EqlBackend):
-    """pySigma's EQL backend where it writes what EQL does not parse: numbers compared by ``==``
+    """pySigma's EQL backend where it writes what EQL does not parse: numbers and booleans compared by ``==``
     (``:`` and ``like~`` take strings), no ``\\/`` in regex strings (EQL has no such escape and no
     ``/`` delimiters), and keywords refused (EQL has no full-text search)."""
 
@@ -622,6 +635,9 @@ class EqlBackend(_EqlBackend):
 
     def convert_condition_field_eq_val_num(self, cond: Any, state: Any) -> Any:
         return f"{self.escape_and_quote_field(cond.field)} == {cond.value}"
+
+    def convert_condition_field_eq_val_bool(self, cond: Any, state: Any) -> Any:
+        return f"{self.escape_and_quote_field(cond.field)} == {'true' if cond.value.boolean else 'false'}"
 
     def convert_condition_as_in_expression(self, cond: Any, state: Any) -> Any:
         values = [arg.value for arg in cond.args]

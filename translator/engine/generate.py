@@ -811,11 +811,13 @@ def _values(
 
 
 def _shaped(name: str, value: str) -> list[str]:
-    """``value`` in the shape Windows gives the field (``value_shapes`` in the logsource table):
+    """``value`` in the shape its source gives the field (``value_shapes`` in the logsource table):
     candidates, the first that still meets the constraints is taken."""
     shape = _SHAPES.get(name)
     if shape == "number" and not value.isdigit():
         return ["4242", "7"]
+    if shape == "yes_no" and value not in ("yes", "no"):
+        return ["yes", "no"]
     if shape == "hex_number" and not value.startswith("0x"):
         return ["0x1092"]
     if shape == "account" and "\\" not in value:

@@ -274,6 +274,11 @@ def json_source(stream: str, fields: Flat) -> dict[str, list[Any]]:
             key = name[len(path) :].replace("{}", "")
             if key.startswith("."):
                 out.setdefault(target + key, []).extend(raw.pop(name))
+    for name in spec.get("number") or ():
+        if name in out:
+            out[name] = [n for n in (number_of(v) for v in out[name]) if n is not None]
+            if not out[name]:
+                del out[name]
     if rest := spec.get("rest"):
         for name, value in raw.items():
             if name not in SPLUNK_METADATA:
@@ -478,7 +483,8 @@ def value_maps() -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for stream in _streams().values():
         for path, mapping in (stream.get("values") or {}).items():
-            for target in stream["fields"].get(path, ()):
+            rest = [f"{stream['rest']}.{path}"] if stream.get("rest") else []
+            for target in stream["fields"].get(path, rest):
                 out.setdefault(target, {}).update({str(k).lower(): str(v) for k, v in mapping.items()})
     for channel in _windows()["channels"].values():
         for spec in [channel.get("all") or {}, *(channel.get("events") or {}).values()]:
