@@ -386,11 +386,30 @@ def test_a_linux_sysmon_rule_reads_its_event_log_only(target: str) -> None:
     assert DocSet([hit, miss]).run(target, query) == {"hit"}
 
 
-def test_a_linux_field_the_integration_does_not_keep_fails_the_rule() -> None:
+def test_linux_fields_the_integration_does_not_keep_as_written() -> None:
     rule = yaml.safe_load(LINUX_RULE)
-    rule["detection"]["selection"] = {"User": "root"}
-    with pytest.raises(Exception, match="no field of the documents"):
+    rule["detection"]["selection"] = {"Hashes|contains": "SHA256="}  # parsed into process.hash.*
+    with pytest.raises(Exception, match="parses Hashes"):
         tg.convert([rule], tg.default_target("lucene", "linux"))
+    rule["detection"]["selection"] = {"User": "root"}  # DOMAIN\name accounts only: no document holds it
+    query = tg.convert([rule], tg.default_target("lucene", "linux"))
+    root = elastic_doc("root", linux1())
+    assert root is not None and DocSet([root]).run("lucene", query) == set()
+
+
+@pytest.mark.parametrize("target", ["lucene", "esql", "eql"])
+def test_an_account_the_integration_splits_is_tested_on_its_parts(target: str) -> None:
+    rule = yaml.safe_load(RULE.replace("process_creation", "process_access"))  # Sysmon 10 only
+    rule["detection"]["selection"] = {"User|contains": ["AUTHORI", "AUTORI"]}
+    docs = DocSet([doc("system", EventID=10, User="NT AUTHORITY\\SYSTEM"), doc("alice", EventID=10)])
+    assert docs.run(target, tg.convert([rule], tg.default_target(target, "windows"))) == {"system"}
+    rule["detection"]["selection"] = {"User": "nt authority\\system"}  # both parts, without case
+    assert docs.run(target, tg.convert([rule], tg.default_target(target, "windows"))) == {"system"}
+    rule["detection"]["selection"] = {"User|endswith": "\\alice"}
+    assert docs.run(target, tg.convert([rule], tg.default_target(target, "windows"))) == {"alice"}
+    rule["detection"]["selection"] = {"User|re": "SYSTEM$"}
+    with pytest.raises(Exception, match="spans both"):
+        tg.convert([rule], tg.default_target(target, "windows"))
 
 
 def trail(ref: str = "t#1", **data: Any) -> Doc:
@@ -568,3 +587,95 @@ def test_an_auditd_rule_reads_booleans_and_numbers_as_indexed(target: str) -> No
     rule["detection"]["selection"]["proctitle|contains"] = "cron"  # hex-decoded only sometimes
     with pytest.raises(Exception, match="no field of the documents"):
         tg.convert([rule], tg.default_target(target, "linux"))
+
+
+def aad(ref: str, category: str, **data: Any) -> Doc:
+    made = elastic_doc(ref, {"sourcetype": "azure:monitor:aad", "category": category} | data)
+    assert made is not None
+    return made
+
+
+def test_entra_id_records_go_to_the_data_stream_their_category_names() -> None:
+    audit_src = elastic_source(
+        {
+            "sourcetype": "azure:monitor:aad",
+            "category": "AuditLogs",
+            "operationName": "Add member to role",
+            "properties.initiatedBy.user.userPrincipalName": "a@corp.example",
+            "properties.targetResources{}.type": ["User"],  # re-keyed "0", "1", ...: gone as written
+        }
+    )
+    assert audit_src["event.dataset"] == ["azure.auditlogs"] and audit_src["event.action"] == ["Add member to role"]
+    assert audit_src["azure.auditlogs.properties.initiated_by.user.userPrincipalName"] == ["a@corp.example"]
+    assert not [k for k in audit_src if "target" in k.lower()]
+    signin = elastic_source(
+        {"sourcetype": "azure:monitor:aad", "category": "SignInLogs", "properties.status.errorCode": "50126"}
+    )
+    assert signin["event.dataset"] == ["azure.signinlogs"]
+    assert signin["azure.signinlogs.properties.status.error_code"] == ["50126"]  # every key snake-cased
+    assert elastic_doc("none", {"sourcetype": "azure:monitor:aad", "operationName": "x"}) is None  # no category
+
+
+AAD_RULE = """
+title: failed sign-ins
+logsource: {product: azure, service: auditlogs}
+detection:
+  selection: {category: SignInLogs, properties.status.errorCode: 50126}
+  condition: selection
+"""
+
+
+@pytest.mark.parametrize("target", ["lucene", "esql", "eql"])
+def test_an_entra_id_rule_reads_the_data_streams_its_logic_allows(target: str) -> None:
+    query = tg.convert([yaml.safe_load(AAD_RULE)], tg.default_target(target, "azure"))
+    assert "azure.signinlogs.properties.status.error_code" in query and "azure.auditlogs" not in query
+    docs = [
+        aad("hit", "SignInLogs", **{"properties.status.errorCode": "50126"}),
+        aad("audit", "AuditLogs", **{"properties.status.errorCode": "50126"}),
+        aad("other", "SignInLogs", **{"properties.status.errorCode": "0"}),
+    ]
+    assert DocSet(docs).run(target, query) == {"hit"}
+    either = yaml.safe_load(AAD_RULE)
+    either["detection"]["selection"] = {"operationName": "Add member to role"}  # no category: both streams
+    query = tg.convert([either], tg.default_target(target, "azure"))
+    assert "azure.auditlogs" in query and "azure.signinlogs" in query
+    either["detection"]["selection"] = {"category": "SignInLogs", "user|exists": True}
+    with pytest.raises(Exception, match="computed by the Splunk add-on"):
+        tg.convert([either], tg.default_target(target, "azure"))
+
+
+def test_a_correlation_groups_by_the_fields_elastic_holds() -> None:
+    base = yaml.safe_load(AUDIT_RULE) | {"name": "base", "id": "00000000-0000-0000-0000-000000000002"}
+    corr = {
+        "title": "many",
+        "correlation": {"type": "event_count", "rules": ["base"], "group-by": ["comm", "host"],
+                        "timespan": "1h", "condition": {"gte": 4}},
+    }  # fmt: skip
+    query = tg.convert([base, corr], tg.default_target("eql", "linux"))
+    assert "sequence by process.name, host.name" in query and " comm" not in query
+    corr["correlation"]["group-by"] = ["proctitle"]  # hex-decoded only sometimes there
+    with pytest.raises(Exception, match="no field of the documents"):
+        tg.convert([base, corr], tg.default_target("eql", "linux"))
+
+
+def test_a_windows_service_ecs_windows_leaves_open_is_restricted_to_its_event_log() -> None:
+    rule = yaml.safe_load(RULE)
+    rule["logsource"] = {"product": "windows", "service": "terminalservices-remoteconnectionmanager"}
+    rule["detection"] = {"selection": {"EventID": 1149}, "condition": "selection"}
+    query = tg.convert([rule], tg.default_target("lucene", "windows"))
+    rdp = "Microsoft-Windows-TerminalServices-RemoteConnectionManager/Operational"
+    docs = [
+        index("rdp", {"event.code": ["1149"], "winlog.channel": [rdp]}),
+        index("other", {"event.code": ["1149"], "winlog.channel": ["Microsoft-Windows-PowerShell/Operational"]}),
+    ]
+    assert DocSet(docs).run("lucene", query) == {"rdp"}
+
+
+def test_two_fields_the_integration_moves_to_one_fail_the_rule() -> None:
+    rule = yaml.safe_load(RULE.replace("process_creation", "network_connection"))
+    rule["detection"]["selection"] = {"DestinationPortName": "ftp"}  # SourcePortName lands there too
+    for target in ("lucene", "esql", "eql"):
+        with pytest.raises(Exception, match="neither value is kept apart"):
+            tg.convert([rule], tg.default_target(target, "windows"))
+    rule["detection"]["selection"] = {"DestinationPort": 21}
+    assert "destination.port" in tg.convert([rule], tg.default_target("lucene", "windows"))

@@ -158,6 +158,19 @@ def _event_id_leaf(node: ConditionFieldEqualsValueExpression) -> frozenset[int] 
     return None
 
 
+def needed_values(node: Any, field: str) -> frozenset[str] | None:
+    """The plain values of ``field`` (lower-cased) one of which ``node`` needs, when its logic pins
+    them (None: any). The Elastic pipelines read a data stream's routing field this way."""
+
+    def leaf(item: ConditionFieldEqualsValueExpression) -> frozenset[str] | None:
+        value = item.value
+        if item.field == field and isinstance(value, SigmaString) and not value.contains_special():
+            return frozenset((value.to_plain().lower(),))
+        return None
+
+    return _necessary(node, leaf, lambda sets: frozenset.intersection(*sets))
+
+
 def _fewest(sets: list[frozenset[Any]]) -> frozenset[Any]:
     return min(sets, key=len)
 

@@ -12,6 +12,7 @@ returns None for them.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -179,13 +180,30 @@ def _streams() -> dict[str, dict[str, Any]]:
 
 
 @cache
-def _by_sourcetype() -> dict[str, str]:
-    return {st.lower(): name for name, spec in _streams().items() for st in spec["sourcetypes"]}
+def _by_sourcetype() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name, spec in _streams().items():
+        for st in spec["sourcetypes"]:
+            out.setdefault(st.lower(), []).append(name)
+    return out
 
 
 def _stream_of(fields: Flat) -> str | None:
+    """The data stream that indexes the event: by sourcetype, then by the stream's ``route`` (a
+    field whose value picks the stream, Entra ID's ``category``); None when none takes it."""
     sourcetype = fields.get("sourcetype")
-    return _by_sourcetype().get(str(sourcetype).lower()) if isinstance(sourcetype, str) else None
+    if not isinstance(sourcetype, str):
+        return None
+    for name in _by_sourcetype().get(sourcetype.lower(), ()):
+        route = _streams()[name].get("route") or {}
+        if all(str(fields.get(key)) in values for key, values in route.items()):
+            return name
+    return None
+
+
+def stream_name(base: Base) -> str | None:
+    """The data stream of a source's identifying fields, None for event logs."""
+    return _stream_of(dict(base))
 
 
 def streams_for(logsource: str) -> list[str]:
@@ -193,14 +211,25 @@ def streams_for(logsource: str) -> list[str]:
     return [name for name, spec in _streams().items() if logsource in spec.get("logsources", ())]
 
 
-def json_logsources() -> list[tuple[str, str]]:
-    """(data stream, "product/service") for every JSON data stream here."""
-    return [(name, ls) for name, spec in _streams().items() for ls in spec.get("logsources", ())]
+def stream_route(stream: str) -> dict[str, list[str]]:
+    """The field values that send an event of the stream's sourcetype to it ({} for any)."""
+    return {k: list(v) for k, v in (_streams()[stream].get("route") or {}).items()}
+
+
+def json_logsources() -> dict[str, list[str]]:
+    """ "product/service" -> the JSON data streams holding its events."""
+    out: dict[str, list[str]] = {}
+    for name, spec in _streams().items():
+        for ls in spec.get("logsources", ()):
+            out.setdefault(ls, []).append(name)
+    return out
 
 
 def stream_base(stream: str) -> Base:
-    """The identifying fields of an event of that JSON data stream (its first sourcetype)."""
-    return (("sourcetype", _streams()[stream]["sourcetypes"][0]),)
+    """The identifying fields of an event of that JSON data stream (its first sourcetype, and the
+    first value of each field that routes events to it)."""
+    route = tuple((key, values[0]) for key, values in stream_route(stream).items())
+    return (("sourcetype", _streams()[stream]["sourcetypes"][0]), *route)
 
 
 def _alias(base: Base, name: str) -> AddonAlias | None:
@@ -257,7 +286,7 @@ def json_source(stream: str, fields: Flat) -> dict[str, list[Any]]:
         if path in raw:
             raw[path] = [replaced.get(str(v).lower(), v) for v in raw[path]]
     for path in spec.get("drop_paths") or ():
-        for name in [n for n in raw if n == path or n.startswith((f"{path}.", f"{path}{{}}"))]:
+        for name in [n for n in raw if _under(n, path)]:
             del raw[name]
     for path, targets in spec["fields"].items():
         if path in raw:
@@ -270,7 +299,7 @@ def json_source(stream: str, fields: Flat) -> dict[str, list[Any]]:
         if addresses:
             out[ip_field] = addresses
     for path, target in (spec.get("objects") or {}).items():
-        for name in [n for n in raw if n == path or n.startswith((f"{path}.", f"{path}{{}}"))]:
+        for name in [n for n in raw if _under(n, path)]:
             key = name[len(path) :].replace("{}", "")
             if key.startswith("."):
                 out.setdefault(target + key, []).extend(raw.pop(name))
@@ -280,15 +309,34 @@ def json_source(stream: str, fields: Flat) -> dict[str, list[Any]]:
             if not out[name]:
                 del out[name]
     if rest := spec.get("rest"):
+        renames = spec.get("rename_prefixes") or {}
         for name, value in raw.items():
-            if name not in SPLUNK_METADATA:
-                out.setdefault(f"{rest}.{name.replace('{}', '')}", []).extend(value)
+            if name in SPLUNK_METADATA:
+                continue
+            for old, new in renames.items():
+                if _under(name, old):
+                    name = new + name[len(old) :]
+                    break
+            name = name.replace("{}", "")
+            if spec.get("snake_case"):
+                name = ".".join(_snake(part) for part in name.split("."))
+            out.setdefault(f"{rest}.{name}", []).extend(value)
     for name, value in (spec.get("set") or {}).items():
         out[name] = [value]
     for name in ("event.dataset", "data_stream.dataset"):
         out[name] = [stream]
     out["event.module"] = [spec["module"]]
     return out
+
+
+def _under(name: str, path: str) -> bool:
+    """Whether a flat name is the path itself or inside it (``path.x``, ``path{}.x``)."""
+    return name == path or name.startswith((f"{path}.", f"{path}{{}}"))
+
+
+def _snake(key: str) -> str:
+    """A key as the Azure sign-in pipeline writes it: ``_`` at each lower-to-upper boundary, lower-cased."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", key).lower()
 
 
 SPLUNK_METADATA = frozenset({"_time", "_raw", "host", "source", "sourcetype", "index", "timestamp"})
@@ -442,8 +490,10 @@ def source_names(base: Base, name: str) -> tuple[str, ...]:
     unchanged (or only parsed as a number), ECS fields first: found by building the document of an
     event holding a marker in that field. Empty when the value does not survive as such (split,
     parsed into parts, described, dropped)."""
+    stream = stream_name(base)  # a JSON source keeps its data stream whatever the probed field holds
     for probe, found in ((_PROBE, _PROBE), (_PROBE_NUMBER, 31337)):
-        source = elastic_source({**dict(base), name: probe})
+        event = {**dict(base), name: probe}
+        source = json_source(stream, event) if stream else elastic_source(event)
         hits = [
             k
             for k, vs in source.items()
@@ -473,6 +523,39 @@ def parsed_away(channel: str, name: str) -> str | None:
     for event in [spec.get("all") or {}, *(spec.get("events") or {}).values()]:
         if name in (event.get("hashes") or {}):
             return str(event["hashes"][name])
+    return None
+
+
+@cache
+def split_account(base: Base, name: str) -> tuple[str, str] | None:
+    """(domain field, name field) when the integration splits ``name`` (``DOMAIN\\user``) into two
+    fields for the source's events, keeping neither the whole value nor a value without a domain."""
+    fields = dict(base)
+    channel = _windows()["channels"].get(str(fields.get("Channel")))
+    if channel is None:
+        return None
+    for spec in _specs(channel, fields.get("EventID"), _windows()["groups"]):
+        if name in (spec.get("user") or {}):
+            domain, user = spec["user"][name]
+            return str(domain), str(user)
+    return None
+
+
+@cache
+def shared_with(base: Base, name: str) -> tuple[str, tuple[str, ...]] | None:
+    """(target, the other names) when one mapping of an event moves ``name`` and another of its
+    fields to one field (Sysmon 3's SourcePortName and DestinationPortName to network.protocol):
+    the value there is either's and neither stays under ``winlog.event_data``. None otherwise."""
+    fields = dict(base)
+    channel = _windows()["channels"].get(str(fields.get("Channel")))
+    if channel is None:
+        return None
+    for spec in _specs(channel, fields.get("EventID"), _windows()["groups"]):
+        renames = spec.get("rename") or {}
+        if name in renames:
+            others = tuple(sorted(raw for raw, target in renames.items() if target == renames[name] and raw != name))
+            if others:
+                return str(renames[name]), others
     return None
 
 
