@@ -679,3 +679,14 @@ def test_two_fields_the_integration_moves_to_one_fail_the_rule() -> None:
             tg.convert([rule], tg.default_target(target, "windows"))
     rule["detection"]["selection"] = {"DestinationPort": 21}
     assert "destination.port" in tg.convert([rule], tg.default_target("lucene", "windows"))
+
+
+def test_unnamed_data_elements_are_numbered_params_and_a_test_on_them_fails_the_rule() -> None:
+    src = elastic_source({"Channel": "Application", "EventID": 1040, "Data": ["C:\\x.msi", "-", "b"]})
+    assert src["winlog.event_data.param1"] == ["C:\\x.msi"] and src["winlog.event_data.param3"] == ["b"]
+    assert "winlog.event_data.Data" not in src and "winlog.event_data.param2" not in src  # "-" dropped
+    rule = yaml.safe_load(RULE)
+    rule["logsource"] = {"product": "windows", "service": "application"}
+    rule["detection"] = {"selection": {"EventID": 1040, "Data|contains": "\\Temp\\"}, "condition": "selection"}
+    with pytest.raises(Exception, match="param1, param2"):
+        tg.convert([rule], tg.default_target("lucene", "windows"))

@@ -90,6 +90,7 @@ from translator.events.elastic import (
     stream_name,
     stream_route,
     streams_for,
+    unnamed_data,
     value_maps,
 )
 from translator.sigma.logsource import channels_by_service
@@ -607,6 +608,11 @@ class ElasticFieldNames(DetectionItemTransformation):
             if (prefix := parsed_away(str(dict(base).get("Channel")), raw.get(name, name))) is not None:
                 raise SigmaTransformationError(
                     f"Elastic's integration parses {name} into {prefix}.<algorithm>: the field as written is gone"
+                )
+            if (prefix := unnamed_data(base, raw.get(name, name))) is not None:
+                raise SigmaTransformationError(
+                    f"Elastic's Windows integration names unnamed Data elements {prefix}1, {prefix}2, ...: "
+                    f"no one field holds {name}"
                 )
             if (shared := shared_with(base, raw.get(name, name))) is not None:
                 raise SigmaTransformationError(

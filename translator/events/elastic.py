@@ -360,6 +360,12 @@ def elastic_source(fields: Flat) -> dict[str, list[Any]]:
     system = table["system"]
     drop = set(table["drop_values"])
     data = {k: v for k, v in fields.items() if k not in system and not (isinstance(v, str) and v in drop)}
+    unnamed = table.get("unnamed_data") or {}
+    if unnamed.get("field") in data:  # unnamed <Data> elements: param1, param2, ... in order
+        values = data.pop(unnamed["field"])
+        for i, value in enumerate(values if isinstance(values, list) else [values], 1):
+            if value is not None and not (isinstance(value, str) and value in drop):
+                data[f"{unnamed['prefix']}{i}"] = value
     for name, targets in system.items():
         if name in fields and fields[name] not in (None, ""):
             for target in targets:
@@ -524,6 +530,13 @@ def parsed_away(channel: str, name: str) -> str | None:
         if name in (event.get("hashes") or {}):
             return str(event["hashes"][name])
     return None
+
+
+def unnamed_data(base: Base, name: str) -> str | None:
+    """The prefix the agent names unnamed Data elements with, when ``name`` is the flat field that
+    holds them for an event-log source (None otherwise)."""
+    unnamed = _windows().get("unnamed_data") or {}
+    return str(unnamed["prefix"]) if "Channel" in dict(base) and name == unnamed.get("field") else None
 
 
 @cache
