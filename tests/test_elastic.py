@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from translator.emit import targets as tg
-from translator.emit.elastic import caseless_regex, lucene_regex
+from translator.emit.lucene_regex import caseless_regex, lucene_regex
 from translator.engine.elastic import DocSet, eql, esql, lucene
 from translator.engine.elastic.fields import Rejected, tokens, wildcard_regex
 from translator.engine.elastic.fields import lucene_regex as run_regex

@@ -27,7 +27,7 @@ from sigma.rule import SigmaRule
 
 from translator.content import Content, load_detection
 from translator.emit import targets as tg
-from translator.emit.elastic import ElasticView
+from translator.emit.elastic_fields import ElasticView
 from translator.emit.writer import write_atomic
 from translator.engine.elastic import DocSet, Rejected
 from translator.engine.evaluate import Loaded, Merger, RuleResult, Scanner, add_collection
