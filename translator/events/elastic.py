@@ -1,12 +1,13 @@
-"""Flat Windows events as Elastic Agent indexes them: ECS fields, ``winlog.*``, and the field types.
+"""Flat events as Elastic's integrations index them: ECS fields, the integration's own, and the types.
 
-What Elastic's Windows and System integrations do to an event log record lives
-in ``data/elastic.yml`` (per channel and event id: which EventData names move to
-ECS fields, which stay under ``winlog.event_data``, categories and types); the
+What the Windows, System and Sysmon for Linux integrations do to an event log record
+lives in ``data/elastic.yml`` (per channel and event id: which EventData names move to
+ECS fields, which stay under ``winlog.event_data``, categories and types), and so does
+what the AWS, Microsoft 365, Azure and Auditd Logs integrations do to a JSON or
+audit.log event (per data stream, found by sourcetype and a routing field). The
 mappings Elasticsearch gives those fields are there too. The result is a
-:class:`~translator.engine.elastic.fields.Doc` the Lucene, EQL and ES|QL runners
-read. Events of other products have no Elastic view yet: :func:`elastic_doc`
-returns None for them.
+:class:`~translator.engine.elastic.fields.Doc` the Lucene, EQL and ES|QL runners read.
+Events no integration here takes have no view: :func:`elastic_doc` returns None.
 """
 
 from __future__ import annotations
@@ -264,8 +265,10 @@ def dropped_values(base: Base | None) -> frozenset[str]:
 
 def json_source(stream: str, fields: Flat) -> dict[str, list[Any]]:
     """The document an integration's ingest pipeline writes for a flat JSON event: the add-on's
-    aliases read back to the raw paths, dropped values removed, each known path moved to its
-    fields, objects copied into their flattened field; the rest is not indexed."""
+    aliases read back to the raw paths, dropped values removed, values it rewrites rewritten,
+    reshaped objects left out, each known path moved to its fields, objects copied into their
+    flattened field, and the rest kept as written under the stream's ``rest`` prefix (or not
+    indexed when it has none)."""
     spec = _streams()[stream]
     drop = set(spec.get("drop_values") or ())
     raw: dict[str, list[Any]] = {}
