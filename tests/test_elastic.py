@@ -412,10 +412,15 @@ def test_an_account_the_integration_splits_is_tested_on_its_parts(target: str) -
         tg.convert([rule], tg.default_target(target, "windows"))
 
 
-def trail(ref: str = "t#1", **data: Any) -> Doc:
-    made = elastic_doc(ref, {"sourcetype": "aws:cloudtrail", "eventName": "ConsoleLogin"} | data)
+def json_doc(ref: str, base: dict[str, Any], data: dict[str, Any]) -> Doc:
+    """The Elastic document of a JSON event: ``base`` (its sourcetype, ...) with ``data`` over it."""
+    made = elastic_doc(ref, base | data)
     assert made is not None
     return made
+
+
+def trail(ref: str = "t#1", **data: Any) -> Doc:
+    return json_doc(ref, {"sourcetype": "aws:cloudtrail", "eventName": "ConsoleLogin"}, data)
 
 
 def test_cloudtrail_as_the_aws_integration_indexes_it() -> None:
@@ -490,9 +495,7 @@ def test_flattened_keys_take_terms_and_prefixes_with_case_only() -> None:
 
 
 def o365(ref: str = "o#1", **data: Any) -> Doc:
-    made = elastic_doc(ref, {"sourcetype": "o365:management:activity", "Workload": "Exchange"} | data)
-    assert made is not None
-    return made
+    return json_doc(ref, {"sourcetype": "o365:management:activity", "Workload": "Exchange"}, data)
 
 
 def test_office_365_records_keep_their_keys_under_o365_audit() -> None:
@@ -547,9 +550,7 @@ def test_office_365_fields_without_a_known_definition_fail_the_rule() -> None:
 
 
 def audit(ref: str = "a#1", **data: Any) -> Doc:
-    made = elastic_doc(ref, {"sourcetype": "linux:audit", "type": "SYSCALL"} | data)
-    assert made is not None
-    return made
+    return json_doc(ref, {"sourcetype": "linux:audit", "type": "SYSCALL"}, data)
 
 
 def test_auditd_lines_as_the_auditd_integration_indexes_them() -> None:
@@ -590,9 +591,7 @@ def test_an_auditd_rule_reads_booleans_and_numbers_as_indexed(target: str) -> No
 
 
 def aad(ref: str, category: str, **data: Any) -> Doc:
-    made = elastic_doc(ref, {"sourcetype": "azure:monitor:aad", "category": category} | data)
-    assert made is not None
-    return made
+    return json_doc(ref, {"sourcetype": "azure:monitor:aad", "category": category}, data)
 
 
 def test_entra_id_records_go_to_the_data_stream_their_category_names() -> None:

@@ -63,7 +63,7 @@ from sigma.types import (
     SpecialChars,
 )
 
-from translator.emit.elastic_fields import EVENT_LOG_PRODUCTS, ElasticView, rule_sources
+from translator.emit.elastic_fields import EVENT_LOG_PRODUCTS, ElasticView, rule_sources, string_of_parts
 from translator.emit.lucene_regex import caseless_regex, lucene_regex
 from translator.emit.pipelines import category_sources
 from translator.events.elastic import (
@@ -213,8 +213,7 @@ class ElasticValues(DetectionItemTransformation):
                 else f"EQL matches flattened field {name} by wildcard, which Elasticsearch refuses"
             )
         if kind.keyed and isinstance(value, SigmaCasedString):  # a key's term compares with case already
-            plain = SigmaString()
-            plain.s = tuple(value.s)  # the same parts, wildcards kept, without the |cased marker
+            plain = string_of_parts(list(value.s))  # the same parts, wildcards kept, without the |cased marker
             return [self._keyed_value(name, plain, cased=True)]
         if isinstance(value, SigmaRegularExpression):
             return [self._regex(name, kind.kind, value)]

@@ -16,6 +16,7 @@ from typing import Any
 from sigma.conditions import ConditionAND, ConditionOR
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaTransformationError
+from sigma.modifiers import SigmaExistsModifier
 from sigma.processing.conditions import RuleProcessingCondition
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations.base import DetectionItemTransformation
@@ -173,8 +174,7 @@ class ElasticFieldNames(DetectionItemTransformation):
         try:
             for base, raw in everything:
                 self._sources = [(base, raw)]
-                copy = SigmaDetectionItem(item.field, [], list(item.value))
-                copy.modifiers = list(item.modifiers)
+                copy = _item(str(item.field), list(item.value), item.modifiers)
                 said.append((base, self.apply_detection_item(copy) or copy))
         finally:
             self._sources = everything
@@ -198,10 +198,10 @@ class ElasticFieldNames(DetectionItemTransformation):
         not keep: said as a name without a domain, which no document has. Anything else
         (regular expressions, several backslashes, inner wildcards) fails the rule."""
 
+        kept = [m for m in item.modifiers if m is SigmaExistsModifier]  # the others shaped the values
+
         def on(name: str, value: Any) -> SigmaDetectionItem:
-            new = SigmaDetectionItem(name, [], [value])
-            new.modifiers = [m for m in item.modifiers if m.__name__ in _KEPT_MODIFIERS]
-            return new
+            return _item(name, [value], kept)
 
         branches: list[SigmaDetectionItem | SigmaDetection] = []
         for value in item.value:
@@ -225,7 +225,10 @@ class ElasticFieldNames(DetectionItemTransformation):
             star = SpecialChars.WILDCARD_MULTI
             if "\\" in text:
                 left, right = text.split("\\")
-                pair = [on(domain, _parts([star] * lead + [left])), on(user, _parts([right] + [star] * trail))]
+                pair = [
+                    on(domain, string_of_parts([star] * lead + [left])),
+                    on(user, string_of_parts([right] + [star] * trail)),
+                ]
                 branches.append(SigmaDetection(pair, item_linking=ConditionAND))
             elif lead and trail:
                 branches.append(SigmaDetection([on(domain, value), on(user, value)], item_linking=ConditionOR))
@@ -243,8 +246,7 @@ class ElasticFieldNames(DetectionItemTransformation):
         where every earlier one is absent, or all absent for a null test."""
 
         def on(path: str, values: list[Any]) -> SigmaDetectionItem:
-            new = SigmaDetectionItem(path, [], values)  # the values are already modified
-            new.modifiers = list(item.modifiers)
+            new = _item(path, values, item.modifiers)
             if self.apply_detection_item(new) is not None:
                 raise SigmaTransformationError(f"{path}: a coalesced path is itself an alias")
             return new
@@ -271,10 +273,14 @@ def _shape(node: SigmaDetectionItem | SigmaDetection) -> Any:
     return (node.field, tuple(repr(v) for v in node.value))
 
 
-_KEPT_MODIFIERS = ("SigmaExistsModifier",)  # the others already shaped the values
+def _item(name: str, values: list[Any], modifiers: list[Any]) -> SigmaDetectionItem:
+    """A detection item on ``name`` whose values the modifiers already shaped (kept for the backend)."""
+    new = SigmaDetectionItem(name, [], values)  # no modifier is applied again
+    new.modifiers = list(modifiers)
+    return new
 
 
-def _parts(parts: list[Any]) -> SigmaString:
+def string_of_parts(parts: list[Any]) -> SigmaString:
     """A Sigma string of these parts (text and wildcards)."""
     out = SigmaString()
     out.s = tuple(p for p in parts if p != "")

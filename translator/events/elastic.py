@@ -252,13 +252,13 @@ def coalesced(base: Base, name: str) -> list[str]:
 
 def conditional(base: Base, target: str) -> str | None:
     """Why a field of the source's documents does not hold one raw field's value on every event."""
-    stream = _stream_of(dict(base))
+    stream = stream_name(base)
     return (_streams()[stream].get("conditional") or {}).get(target) if stream else None
 
 
 def dropped_values(base: Base | None) -> frozenset[str]:
     """The values the source's integration removes before indexing (the field is then absent)."""
-    stream = _stream_of(dict(base)) if base else None
+    stream = stream_name(base) if base else None
     spec = _streams()[stream] if stream else _windows()
     return frozenset(spec["drop_values"])
 
