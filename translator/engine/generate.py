@@ -35,9 +35,10 @@ from translator.engine.logsources import selector
 from translator.engine.spl_exec import compile_search
 from translator.engine.spl_values import as_number, search_compare, search_equals
 from translator.errors import ContentError
+from translator.sigma import forms as fm
 from translator.sigma.cim import raw_feed, select_feed
 from translator.sigma.detection import CIDR
-from translator.sigma.lineage import REX_GROUP, FieldScope, aggregate_outputs
+from translator.sigma.lineage import REX_GROUP, Cases, FieldScope, aggregate_outputs
 from translator.sigma.logsource import windows_channel
 from translator.spl import ast
 
@@ -159,6 +160,8 @@ class Rest:
     kept: list[str] = field(default_factory=list)  # fields a group-by or dedup drops events without
     terms: list[ast.SearchExpr] = field(default_factory=list)  # later filters on event fields
     hex: set[str] = field(default_factory=set)  # event fields the search reads hex-decoded (auditd titles)
+    # a term said on a computed value's source field -> terms that come close without passing it
+    near: list[tuple[ast.SearchExpr, ast.SearchExpr]] = field(default_factory=list)
 
 
 def read_rest(
@@ -174,11 +177,14 @@ def read_rest(
     asks the event for that row's input values instead."""
     out = Rest()
     scope = FieldScope()  # which computed names are an event field hex-decoded (lineage.hex_text)
+    formed: set[str] = set()  # event fields a term on a computed value was said on (named as the event has them)
     looked_up: dict[str, ast.LookupCommand] = {}  # output name -> the lookup that set it
     made: set[str] = set()
     renames: list[tuple[str, str]] = []  # (old, new) in order; patterns may hold one "*"
     rows = grouped is not None  # after an aggregation only its by-fields are an event's values
     by: set[str] = set(grouped or ())
+    if grouped is not None:
+        scope.aggregate(grouped, [])  # tstats: its by-fields are the event fields left
 
     def origin(name: str) -> str:
         text = scope.hex.get(name)
@@ -203,9 +209,14 @@ def read_rest(
             expr = _lookup_row(next(iter(sources.values())), expr, lookups or {})
             if expr is None or not all(usable(f) for f in _fields_of(expr)):
                 return
-        elif not all(usable(f) for f in names):
-            return
-        for term in _conjuncts(_renamed(expr, origin)):
+        else:
+            if any(f in scope.forms or f in scope.cases for f in names):
+                said = _formed(expr, scope, out)
+                expr = said[0] if said is not None else None
+                formed.update(said[1] if said is not None else ())
+            if expr is None or not all(usable(f) for f in _fields_of(expr) if f not in formed):
+                return
+        for term in _conjuncts(_renamed(expr, lambda n: n if n in formed else origin(n))):
             if solve(term) is not None and solve(ast.Not(term)) is not None:
                 out.terms.append(term)
 
@@ -243,12 +254,65 @@ def read_rest(
             if rows:
                 break  # a second aggregation: its rows are groups of groups
             need(cmd.by)
+            for name in (f for f in cmd.by if f in made and not rows):  # computed: present when its inputs are
+                when = scope.presence.get(name, fm.present(scope.forms[name]) if name in scope.forms else None)
+                term = fm.cond_terms(when) if when is not None and when is not True else None
+                if term is not None and solve(term) is not None and solve(ast.Not(term)) is not None:
+                    out.terms.append(term)
             made.update(aggregate_outputs(cmd.aggregations))
             if cmd.name != "eventstats":
                 rows, by = True, {origin(f) for f in cmd.by}
         elif isinstance(cmd, ast.SubpipelineCommand):
             break  # join / append: rows from elsewhere
     return out
+
+
+def _formed(expr: ast.SearchExpr, scope: FieldScope, out: Rest) -> tuple[ast.SearchExpr, set[str]] | None:
+    """Terms on a computed value with a form (:mod:`translator.sigma.forms`) said on its source field:
+    a pattern whose events give the value the term asks for (the SPL executor then decides whether the
+    original selects them); near values go to ``out.near``. None when a term cannot be said."""
+    fields: set[str] = set()
+
+    def said(term: ast.SearchExpr, negated: bool = False) -> ast.SearchExpr | None:
+        if isinstance(term, ast.And | ast.Or):
+            parts = [said(t, negated) for t in term.operands]
+            return None if any(p is None for p in parts) else type(term)(tuple(parts))  # type: ignore[arg-type]
+        if isinstance(term, ast.Not):
+            inner = said(term.operand, not negated)
+            return None if inner is None else ast.Not(inner)
+        if isinstance(term, ast.InList) and term.field in scope.forms:
+            return said(ast.Or(tuple(ast.Compare(term.field, "=", v) for v in term.values)), negated)
+        form = scope.forms.get(term.field) if isinstance(term, ast.Compare) else None
+        cases = scope.cases.get(term.field) if isinstance(term, ast.Compare) else None
+        if form is None and cases is None:
+            return None if any(f in scope.forms or f in scope.cases for f in _fields_of(term)) else term
+        assert isinstance(term, ast.Compare)
+        if form is None:
+            terms = _case_terms(cases, term.value.text) if cases is not None and term.op in ("=", "!=") else None
+        else:
+            terms = fm.source_terms(form, "=" if term.op == "!=" else term.op, term.value.text)
+        if terms is None:
+            return None
+        hit, miss = terms if term.op != "!=" else terms[::-1]  # != holds where = fails with a value
+        fields.update([*_fields_of(hit), *_fields_of(miss)])
+        if not negated and isinstance(hit, ast.Compare):
+            close = fm.near_values(form, term.value.text) if term.op != "!=" else []
+            out.near.extend((hit, ast.Compare(f, "=", ast.Value(v, True))) for f, v in close)
+        return hit if not negated else ast.Not(miss)  # the Not above turns it back into the miss
+
+    result = said(expr)
+    return None if result is None else (result, fields)
+
+
+def _case_terms(cases: Cases, value: str) -> tuple[ast.SearchExpr, ast.SearchExpr] | None:
+    """(hit, miss) for ``X = value`` on a value an ``if``/``case`` picks among literals: the conditions
+    of the cases giving a value that matches, and of those giving another (see :data:`Cases`)."""
+    picked = [fm.cond_terms(c) for c, v in cases if search_equals(v, value)]
+    others = [fm.cond_terms(c) for c, v in cases if not search_equals(v, value)]
+    if not picked or not others or any(t is None for t in (*picked, *others)):
+        return None
+    hit, miss = (ast.Or(tuple(ts)) if len(ts) > 1 else ts[0] for ts in (picked, others))  # type: ignore[arg-type]
+    return hit, miss
 
 
 def _origin(renames: list[tuple[str, str]], name: str) -> str:
@@ -532,6 +596,10 @@ def generate(
         misses = repeated(f"near miss: term {i + 1}", [t if j != i else ast.Not(t) for j, t in enumerate(terms)])
         if misses and misses[0].fields != first_positive:
             out += misses
+    for said, close in rest.near:  # a computed value's near values: its source field written close to the term
+        if said in terms:
+            i = terms.index(said)
+            out += repeated(f"near value: term {i + 1}", [t if j != i else close for j, t in enumerate(terms)])
     return out + _hex_variants(out, rest.hex)
 
 

@@ -408,6 +408,15 @@ def _f_tonumber(args: tuple[ast.Expr, ...], row: Flat) -> Any:
         return None
 
 
+def _f_mvfind(args: tuple[ast.Expr, ...], row: Flat) -> Any:
+    """The index of the first value the regex is found in (null when none is)."""
+    v, pattern = _arg(args, 0, row), _arg(args, 1, row)
+    if v is None or pattern is None:
+        return None
+    regex = pcre(text(pattern))
+    return next((i for i, x in enumerate(values_of(v)) if regex.search(text(x)) is not None), None)
+
+
 def _f_mvfilter(args: tuple[ast.Expr, ...], row: Flat) -> Any:
     names = _fields_in(args[0])
     if len(names) != 1:
@@ -447,6 +456,7 @@ _FUNCTIONS: dict[str, Callable[[tuple[ast.Expr, ...], Flat], Any]] = {
     "mvcount": lambda a, r: len(values_of(_arg(a, 0, r))) or None,
     "mvindex": _f_mvindex,
     "mvfilter": _f_mvfilter,
+    "mvfind": _f_mvfind,
     "mvjoin": lambda a, r: (
         None if (v := _arg(a, 0, r)) is None else text(_arg(a, 1, r) or "").join(text(x) for x in values_of(v))
     ),

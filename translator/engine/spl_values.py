@@ -15,19 +15,7 @@ from typing import Any
 
 from translator.engine.regexes import SafeRegex, compile_safe
 from translator.sigma.detection import CIDR, splunk_match
-
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-
-
-def as_number(value: Any) -> float | None:
-    """The number a value reads as (Splunk converts text that looks numeric), else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str) and _NUMBER.match(value.strip()):
-        return float(value)
-    return None
+from translator.spl.values import as_number
 
 
 def values_of(value: Any) -> list[Any]:

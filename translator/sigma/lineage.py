@@ -16,6 +16,10 @@ import re
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 
+from translator.sigma import forms as fm
+from translator.sigma.forms import Captured, Cond, Form, capture_shape, form_of, negate
+from translator.sigma.forms import all_of as _all
+from translator.sigma.forms import any_of as _any
 from translator.spl import ast
 
 REX_GROUP = re.compile(r"\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>")  # a rex pattern's named groups: its outputs
@@ -41,6 +45,8 @@ class FieldScope:
     cases: dict[str, Cases] = field(default_factory=dict)
     # computed names -> an event field read through a hex decoding (see :func:`hex_text`)
     hex: dict[str, HexText] = field(default_factory=dict)
+    # computed names -> their value said on event fields, for tests on them (see translator.sigma.forms)
+    forms: dict[str, Form] = field(default_factory=dict)
     wild: list[tuple[str, str]] = field(default_factory=list)  # wildcard renames of an open scope, in order
     moved: dict[str, list[str]] = field(default_factory=dict)  # renamed from a name known only by candidates
 
@@ -61,6 +67,7 @@ class FieldScope:
         self.presence.pop(name, None)
         self.cases.pop(name, None)
         self.hex.pop(name, None)
+        self.forms.pop(name, None)
         if event_field is None:
             self.mapping.pop(name, None)
             self.derived.add(name)
@@ -101,7 +108,7 @@ class FieldScope:
                 target = self.resolve(old)
                 moved = self.candidates(old) if target is None else []
                 known, always = self.presence.get(old), old in self.never_null
-                values, text = self.cases.get(old), self.hex.get(old)
+                values, text, form = self.cases.get(old), self.hex.get(old), self.forms.get(old)
                 self._set(old, None)
                 self._set(new, target)
                 if moved:
@@ -112,6 +119,8 @@ class FieldScope:
                     self.cases[new] = values
                 if target is None and text is not None:
                     self.hex[new] = text
+                if target is None and form is not None:
+                    self.forms[new] = form
                 if target is None and always:
                     self.never_null.add(new)
                 continue
@@ -135,6 +144,7 @@ class FieldScope:
         self.presence = {b: c for b, c in self.presence.items() if b in by}  # a group's value is its events'
         self.cases = {b: c for b, c in self.cases.items() if b in by}
         self.hex = {b: c for b, c in self.hex.items() if b in by}
+        self.forms = {b: f for b, f in self.forms.items() if b in by}
         self.open = False
 
     def apply(self, cmd: ast.Command) -> None:
@@ -151,6 +161,9 @@ class FieldScope:
                 when = presence(a.expr, self)  # before the assignment: it reads the old values
                 values = value_cases(a.expr, self)
                 text = hex_text(a.expr, self) if not isinstance(a.expr, ast.Field) else None
+                form = form_of(a.expr, self.resolve, self.forms) if src is None else None
+                if when is None and form is not None:
+                    when = fm.present(form)
                 (self.never_null.add if never_null(a.expr, self.never_null) else self.never_null.discard)(a.field)
                 self._set(a.field, src)
                 if src is None and when is not None:
@@ -160,6 +173,8 @@ class FieldScope:
                 if src is None and text is not None:
                     self.hex[a.field] = text
                     self.presence[a.field] = text.when
+                if form is not None:
+                    self.forms[a.field] = form
         elif isinstance(cmd, ast.FillnullCommand):
             value = cmd.value.text if cmd.value is not None else "0"
             if not cmd.fields:
@@ -220,6 +235,10 @@ class FieldScope:
                     # a group every match fills has a value exactly when the pattern matches the field
                     for group in mandatory_groups(pattern):
                         self.presence[group] = ("match", (source, _unwrapped(python_groups(pattern))))
+                    if (cmd.option("max_match") or "1") == "1":  # one match per value: the first
+                        for group in REX_GROUP.findall(pattern):
+                            if (shape := capture_shape(pattern, group)) is not None:
+                                self.forms[group] = Captured(source, shape)
         elif name == "spath" and cmd.option("output"):
             self.derive(cmd.option("output") or "")
         elif name == "iplocation":
@@ -245,7 +264,7 @@ _NULL_IF_ARG_NULL = {"lower", "upper", "len", "tostring", "trim", "ltrim", "rtri
 # ("field", F) / ("all", (...)) / ("any", (...)) over the presence of event fields, ("match", (F, RE))
 # for "the regex RE matches event field F" (a rex capture), ("eq", (F, V)) for "F is V" (as eval's
 # == compares: with case), ("not", P) for the negation.
-Presence = bool | tuple[str, object]
+Presence = Cond
 # The literal values a computed field takes: (condition, value) pairs whose conditions exclude each
 # other; where none holds the field is null.
 Cases = tuple[tuple[Presence, str], ...]
@@ -286,6 +305,35 @@ def presence(expr: ast.Expr, scope: FieldScope) -> Presence | None:
         return presence(args[0], scope)  # the first or last value: there is one when there is any
     if name in ("coalesce", "mvappend"):
         return _any([presence(a, scope) for a in args])
+    if name in ("if", "case"):
+        return _chosen_presence(name, args, scope)
+    return None
+
+
+def _chosen_presence(name: str, args: tuple[ast.Expr, ...], scope: FieldScope) -> Presence | None:
+    """``if``/``case``: when every branch has a value under the same condition, that condition; else
+    the branch that is taken and has a value, said through each test's truth."""
+    simple = _same_presence(name, args, scope)
+    shaped = len(args) == 3 if name == "if" else len(args) >= 2 and len(args) % 2 == 0
+    if simple is not None or not shaped:
+        return simple
+    pairs = (
+        [(args[0], args[1]), (ast.Call("true", ()), args[2])]
+        if name == "if"
+        else list(zip(args[::2], args[1::2], strict=True))
+    )
+    out: list[Presence | None] = []
+    earlier: list[Presence] = []  # a branch is taken when its test is TRUE and no earlier one was
+    for test, value in pairs:
+        holds = True if _always_true(test) else _truth(test, scope)
+        if holds is None:
+            return None
+        out.append(_all([*(negate(e) for e in earlier), holds, presence(value, scope)]))
+        earlier.append(holds)
+    return _any(out)
+
+
+def _same_presence(name: str, args: tuple[ast.Expr, ...], scope: FieldScope) -> Presence | None:
     if name == "case" and len(args) == 4 and _always_true(args[2]):
         name, args = "if", (args[0], args[1], args[3])  # case(c, x, true(), y) is if(c, x, y)
     if name == "if" and len(args) == 3:
@@ -323,7 +371,7 @@ def value_cases(expr: ast.Expr, scope: FieldScope) -> Cases | None:
     for test, value in zip(args[::2], args[1::2], strict=True):
         if not isinstance(value, ast.Str | ast.Num):
             return None
-        holds = True if _always_true(test) else _test_presence(test, scope)
+        holds = True if _always_true(test) else _truth(test, scope)
         if holds is None:
             return None
         out.append((_all([*(negate(e) for e in earlier), holds]), literal_text(value)))  # type: ignore[list-item]
@@ -395,16 +443,63 @@ def _str(expr: ast.Expr) -> str | None:
 
 
 def _truth(test: ast.Expr, scope: FieldScope) -> Presence | None:
-    """When an eval test is true, as a condition on event fields: null tests, ``F == "v"``, ``AND``."""
-    if isinstance(test, ast.Binary) and test.op == "and":
+    """When an eval test is TRUE (not false, not null), as a condition on event fields: null tests,
+    comparisons with a literal, ``like``, ``match`` and ``mvfind`` on event fields or on computed
+    values with a form (:mod:`translator.sigma.forms`), under AND, OR and NOT (three-valued: NOT
+    holds where its operand is FALSE, not where it is null)."""
+    if isinstance(test, ast.Binary) and test.op in ("and", "or"):
         parts = [_truth(test.left, scope), _truth(test.right, scope)]
-        return None if any(p is None for p in parts) else _all(parts)
-    if isinstance(test, ast.Binary) and test.op in ("=", "==") and isinstance(test.left, ast.Field):
-        event_field = scope.resolve(test.left.name)
-        if event_field is not None and isinstance(test.right, ast.Str):
-            return ("eq", (event_field, test.right.value))
+        return _all(parts) if test.op == "and" else _any(parts)
+    if isinstance(test, ast.Unary) and test.op == "not":
+        return _falsity(test.operand, scope)
+    if _null_test(test) is not None:
+        return _test_presence(test, scope)
+    atom = comparison(test, scope)
+    return None if atom is None else atom[1]
+
+
+def _falsity(test: ast.Expr, scope: FieldScope) -> Presence | None:
+    """When an eval test is FALSE (see :func:`_truth`)."""
+    if isinstance(test, ast.Binary) and test.op in ("and", "or"):
+        parts = [_falsity(test.left, scope), _falsity(test.right, scope)]
+        return _any(parts) if test.op == "and" else _all(parts)
+    if isinstance(test, ast.Unary) and test.op == "not":
+        return _truth(test.operand, scope)
+    if _null_test(test) is not None:  # a null test is never null
+        holds = _test_presence(test, scope)
+        return None if holds is None else negate(holds)
+    atom = comparison(test, scope)
+    return None if atom is None else _all([atom[0], negate(atom[1])])
+
+
+def comparison(test: ast.Expr, scope: FieldScope) -> tuple[Presence, Presence] | None:
+    """(when the compared value is not null, when the comparison is TRUE) for ``X op literal``,
+    ``like(X, p)`` and ``match(X, re)``."""
+    if isinstance(test, ast.Binary) and test.op == "like":
+        test = ast.Call("like", (test.left, test.right))
+    if isinstance(test, ast.Call) and test.name.lower() in ("like", "match") and len(test.args) == 2:
+        subject, other, op = test.args[0], test.args[1], test.name.lower()
+    elif isinstance(test, ast.Binary) and test.op in ("=", "==", "!=", "<", "<=", ">", ">="):
+        subject, other, op = test.left, test.right, test.op
+        if fm.literal(subject) is not None and fm.literal(other) is None:
+            subject, other, op = other, subject, _FLIP.get(op, op)
+    else:
         return None
-    return _test_presence(test, scope)
+    form = form_of(subject, scope.resolve, scope.forms)
+    value = fm.literal(other)
+    if form is None or value is None:
+        return None
+    when = fm.present(form)
+    if op == "match":
+        return (when, ("match", (form.field, value))) if isinstance(form, fm.Plain) else None
+    if op == "!=":
+        same = fm.test(form, "==", value, "where")
+        return None if same is None else (when, _all([when, negate(same)]))
+    holds = fm.test(form, "=", value, "like") if op == "like" else fm.test(form, op, value, "where")
+    return None if holds is None else (when, holds)
+
+
+_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
 
 def literal_text(expr: ast.Str | ast.Num) -> str:
@@ -418,12 +513,6 @@ def _test_presence(test: ast.Expr, scope: FieldScope) -> Presence | None:
         return None
     when = presence(null_test[0], scope)
     return None if when is None else when if null_test[1] else negate(when)
-
-
-def negate(p: Presence) -> Presence:
-    if isinstance(p, bool):
-        return not p
-    return p[1] if p[0] == "not" else ("not", p)  # type: ignore[return-value]
 
 
 def mandatory_groups(pattern: str) -> list[str]:
@@ -504,29 +593,6 @@ def _null_test(cond: ast.Expr) -> tuple[ast.Expr, bool] | None:
     if isinstance(cond, ast.Call) and cond.name.lower() in ("isnull", "isnotnull") and len(cond.args) == 1:
         return cond.args[0], cond.name.lower() == "isnotnull"
     return None
-
-
-def _combine(kind: str, parts: list[Presence | None]) -> Presence | None:
-    """``all`` or ``any`` of presence conditions: one that decides alone (False for all, True for any)
-    wins, an unknown one makes the whole unknown, the neutral ones drop out."""
-    decisive = kind == "any"
-    if any(p is decisive for p in parts):
-        return decisive
-    if any(p is None for p in parts):
-        return None
-    flat: list[Presence] = []
-    for p in parts:  # an all of alls is one all (and an any of anys one any)
-        flat.extend(p[1] if isinstance(p, tuple) and p[0] == kind else [p])  # type: ignore[arg-type]
-    kept = list(dict.fromkeys(p for p in flat if p is not (not decisive)))  # type: ignore[misc]
-    return (not decisive) if not kept else kept[0] if len(kept) == 1 else (kind, tuple(kept))
-
-
-def _all(parts: list[Presence | None]) -> Presence | None:
-    return _combine("all", parts)
-
-
-def _any(parts: list[Presence | None]) -> Presence | None:
-    return _combine("any", parts)
 
 
 def _same_branches(parts: list[Presence | None]) -> Presence | None:

@@ -16,6 +16,7 @@ from typing import Any
 from translator.content.loader import Lookup
 from translator.data import load_table
 from translator.errors import ContentError
+from translator.sigma import forms as fm
 from translator.sigma.detection import (
     FALSE,
     TRUE,
@@ -26,12 +27,16 @@ from translator.sigma.detection import (
     make_and,
     make_not,
     make_or,
+    order_node,
     splunk_match,
 )
 from translator.sigma.encodings import decoded_test, like_shape, search_shape
-from translator.sigma.lineage import FieldScope, Presence, aggregate_outputs, literal_text
+from translator.sigma.forms import all_of as _all_of
+from translator.sigma.forms import any_of as _any_of
+from translator.sigma.forms import negate
+from translator.sigma.lineage import FieldScope, Presence, aggregate_outputs, comparison, literal_text
 from translator.sigma.lookups import Binding, bind, inline_search, inline_where
-from translator.sigma.where import Target, Unfoldable, equals_item, lower_where
+from translator.sigma.where import Target, Unfoldable, equals_item, like_item, lower_where
 from translator.spl import ast
 from translator.spl.printer import print_command, print_expr, print_search
 
@@ -229,20 +234,48 @@ class StageWalker:
         if kind == "not":
             inner = self._presence_node(arg)  # type: ignore[arg-type]
             return None if inner is None else make_not(inner)
-        if kind == "eq":
-            event_field, value = arg  # type: ignore[misc]
+        if kind in _FIELD_TESTS:
+            event_field, *rest = arg  # type: ignore[misc]
             t = self.target(str(event_field))
-            return None if t is None else equals_item(t, str(value))
-        if kind == "match":
-            event_field, pattern = arg  # type: ignore[misc]
-            t = self.target(str(event_field))
-            if t is None or t.basename is not None:
-                return None
-            return Item(t.sigma, ("re",), (str(pattern),))
+            return None if t is None or t.fill is not None else _FIELD_TESTS[kind](self, t, str(event_field), *rest)
         parts = [self._presence_node(c) for c in arg]  # type: ignore[attr-defined]
         if any(p is None for p in parts):
             return None
         return make_and(parts) if kind == "all" else make_or(parts)  # type: ignore[arg-type]
+
+    def _computed_atom(self, expr: ast.Expr) -> tuple[Node, Node] | None:
+        """A ``where`` atom reading a computed value whose form is known: (TRUE, FALSE) as Sigma nodes."""
+        names = _expr_fields(expr)
+        if not names or all(self.resolve(n) is not None for n in names):
+            return None  # event fields only: where.py lowers it
+        if _null_call(expr) is not None:
+            true = self._presence_test(expr)
+            return None if true is None else (true, make_not(true))
+        atom = comparison(expr, self.scope)
+        if atom is None:
+            return None
+        when, holds = atom
+        true, false = self._presence_node(holds), self._presence_node(_all_of([when, negate(holds)]))
+        if true is None or false is None:
+            return None
+        return true, false
+
+    def _formed_search(self, expr: ast.Compare | ast.InList) -> Node | None:
+        """``X=v`` (any case, ``*``), ``X!=v``, ``X IN (...)``, ``X>=n`` on a computed X with a form."""
+        form = self.scope.forms.get(expr.field) if self.scope.resolve(expr.field) is None else None
+        if form is None:
+            return None
+        if isinstance(expr, ast.InList):
+            holds = _any_of([fm.test(form, "=", v.text, "search") for v in expr.values])
+        elif expr.op in ("=", "!="):
+            holds = fm.test(form, "=", expr.value.text, "search")
+        else:
+            holds = fm.test(form, expr.op, expr.value.text, "where")
+        if holds is None:
+            return None
+        if isinstance(expr, ast.Compare) and expr.op == "!=":
+            holds = _all_of([fm.present(form), negate(holds)])  # != needs a value
+        return self._presence_node(holds)
 
     def _field_compare(self, expr: ast.Expr) -> Node | None:
         """``where A=B`` / ``A!=B`` between two event fields as ``A|fieldref: B`` (``where`` is false when
@@ -376,7 +409,7 @@ class StageWalker:
             if self._inline(_expr_fields(conj), lambda n, b, c=conj: inline_where(c, n, b), text):
                 continue
             try:
-                node = lower_where(conj, self.resolve)
+                node = lower_where(conj, self.resolve, self._computed_atom)
             except Unfoldable as why:
                 if self._threshold(conj):
                     continue
@@ -518,6 +551,7 @@ class StageWalker:
                 cases=self._value_cases,
                 decoded=lambda n, p: self._decoded(n, search_shape(p), cased=False),
                 present=lambda n: self._presence_node(self.scope.presence.get(n)),
+                formed=self._formed_search,
             )
             node = lower(conj, ctx)
             if ctx.reasons:
@@ -540,6 +574,8 @@ class ScopedLowering(Lowering):
     # a search value tested on a hex-decoded computed name, said on its encoded field
     decoded: Callable[[str, str], Node | None] = lambda name, pattern: None
     present: Callable[[str], Node | None] = lambda name: None  # when a computed name has a value
+    # a test on a computed name said through its form (see StageWalker._formed_search)
+    formed: Callable[[ast.Compare | ast.InList], Node | None] = lambda expr: None
 
     def __post_init__(self) -> None:
         self.field_name = self._sigma_name
@@ -549,7 +585,10 @@ class ScopedLowering(Lowering):
         of the values the search value matches (as the search language matches: any case, wildcards)."""
         cases = self.cases(expr.field) if self.event_field(expr.field) is None else None
         if cases is None:
-            return self._decoded_search(expr)
+            node = self._decoded_search(expr)
+            if node is None and (node := self.formed(expr)) is not None:
+                self.notes.append(f"`{print_search(expr)}` folded in on the event fields it is computed from")
+            return node
         if isinstance(expr, ast.InList):
             patterns, same = [v.text for v in expr.values], True
         elif expr.op in ("=", "!="):
@@ -600,6 +639,28 @@ class ScopedLowering(Lowering):
         return self.base.unmapped(name)
 
 
+def _regex_test(walker: StageWalker, t: Target, _f: str, pattern: str) -> Node | None:
+    return None if t.basename is not None else Item(t.sigma, ("re",), (pattern,))
+
+
+def _search_test(walker: StageWalker, _t: Target, event_field: str, pattern: str) -> Node | None:
+    return walker.base_ctx().equals(event_field, pattern)
+
+
+def _order_test(walker: StageWalker, t: Target, _f: str, op: str, value: str) -> Node | None:
+    return None if t.basename is not None else order_node(t.sigma, op, value)
+
+
+# condition kinds on one event field (translator.sigma.forms.Cond) -> its Sigma form (None: none exact)
+_FIELD_TESTS: dict[str, Callable[..., Node | None]] = {
+    "match": _regex_test,
+    "eq": lambda w, t, f, value: equals_item(t, str(value)),
+    "ieq": lambda w, t, f, value: equals_item(t, str(value), cased=False),
+    "search": _search_test,
+    "like": lambda w, t, f, pattern, cased: like_item(t, str(pattern), cased),
+    "order": _order_test,
+}
+
 _SPAN = re.compile(r"^(\d+)\s*(s|sec|secs|second|seconds|m|min|mins|minute|minutes|h|hr|hrs|hour|hours|d|day|days)$")
 
 
@@ -643,6 +704,12 @@ def _expr_fields(expr: ast.Expr) -> set[str]:
     if isinstance(expr, ast.InExpr):
         return _expr_fields(expr.operand).union(*(_expr_fields(v) for v in expr.values))
     return set()
+
+
+def _null_call(expr: ast.Expr) -> ast.Call | None:
+    if isinstance(expr, ast.Call) and expr.name in ("isnull", "isnotnull") and len(expr.args) == 1:
+        return expr
+    return None
 
 
 def _conjuncts(expr: ast.Expr) -> list[ast.Expr]:

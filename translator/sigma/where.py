@@ -46,26 +46,32 @@ class Target:
 Resolver = Callable[[str], Target | None]
 
 
-def lower_where(expr: ast.Expr, resolve: Resolver) -> Node:
-    """Events for which ``expr`` is TRUE."""
-    return _lower(expr, resolve)[0]
+# an atom on values the search computed -> (events where it is TRUE, where it is FALSE), or None
+Computed = Callable[[ast.Expr], tuple[Node, Node] | None]
 
 
-def _lower(expr: ast.Expr, resolve: Resolver) -> tuple[Node, Node]:
+def lower_where(expr: ast.Expr, resolve: Resolver, computed: Computed | None = None) -> Node:
+    """Events for which ``expr`` is TRUE (``computed`` lowers atoms on computed values)."""
+    return _lower(expr, resolve, computed)[0]
+
+
+def _lower(expr: ast.Expr, resolve: Resolver, computed: Computed | None = None) -> tuple[Node, Node]:
     """(events where ``expr`` is TRUE, events where it is FALSE)."""
     if isinstance(expr, ast.Binary) and expr.op in ("and", "or"):
-        lt, lf = _lower(expr.left, resolve)
-        rt, rf = _lower(expr.right, resolve)
+        lt, lf = _lower(expr.left, resolve, computed)
+        rt, rf = _lower(expr.right, resolve, computed)
         if expr.op == "and":
             return make_and([lt, rt]), make_or([lf, rf])
         return make_or([lt, rt]), make_and([lf, rf])
     if isinstance(expr, ast.Unary) and expr.op == "not":
-        t, f = _lower(expr.operand, resolve)
+        t, f = _lower(expr.operand, resolve, computed)
         return f, t
     if isinstance(expr, ast.Bool):
         return (TRUE, FALSE) if expr.value else (FALSE, TRUE)
+    if computed is not None and (pair := computed(expr)) is not None:
+        return pair
     if isinstance(expr, ast.Binary) and expr.op == "!=":
-        t, f = _lower(ast.Binary("==", expr.left, expr.right), resolve)
+        t, f = _lower(ast.Binary("==", expr.left, expr.right), resolve, computed)
         return f, t
     if isinstance(expr, ast.Call) and expr.name in ("isnull", "isnotnull") and len(expr.args) == 1:
         target = _field(expr.args[0], resolve)
@@ -112,7 +118,7 @@ def _atom(expr: ast.Expr, resolve: Resolver) -> tuple[Target, Node, Callable[[st
     if isinstance(expr, ast.Call) and expr.name == "like" and len(expr.args) == 2:
         target, pattern = _field(expr.args[0], resolve), _literal(expr.args[1])
         regex = like_regex(pattern)
-        return target, _like_item(target, pattern), lambda v: regex.fullmatch(v) is not None
+        return target, like_item(target, pattern), lambda v: regex.fullmatch(v) is not None
     if isinstance(expr, ast.Binary) and expr.op == "like":
         return _atom(ast.Call("like", (expr.left, expr.right)), resolve)
     if isinstance(expr, ast.Call) and expr.name == "match" and len(expr.args) == 2:
@@ -186,18 +192,22 @@ def like_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(r"[\s\S]*" if c == "%" else r"[\s\S]" if c == "_" else re.escape(c) for c in pattern))
 
 
-def _like_item(target: Target, pattern: str) -> Item:
+def like_item(target: Target, pattern: str, cased: bool = True) -> Item:
+    """``like(F, pattern)``: ``%`` any run, ``_`` one character; with case unless ``cased`` is False
+    (a test on ``lower(F)``)."""
+    case = ("cased",) if cased else ()
+    flags = "" if cased else "(?i)"
     if target.basename is not None:
         sep = re.escape(target.basename)
         body = "".join(f"[^{sep}]*" if c == "%" else f"[^{sep}]" if c == "_" else re.escape(c) for c in pattern)
-        return Item(target.sigma, ("re",), (f"(?:^|{sep}){body}$",))
+        return Item(target.sigma, ("re",), (f"{flags}(?:^|{sep}){body}$",))
     if "_" in pattern:
-        return Item(target.sigma, ("re",), ("^" + like_regex(pattern).pattern + "$",))
+        return Item(target.sigma, ("re",), (flags + "^" + like_regex(pattern).pattern + "$",))
     inner = pattern.strip("%")
     if inner and "%" not in inner:
         lead, trail = pattern.startswith("%"), pattern.endswith("%")
         mod = ("contains",) if lead and trail else ("startswith",) if trail else ("endswith",) if lead else ()
-        return Item(target.sigma, (*mod, "cased"), (sigma_escape(inner),))
+        return Item(target.sigma, (*mod, *case), (sigma_escape(inner),))
     if not inner:
         return Item(target.sigma, ("exists",), (True,))
-    return Item(target.sigma, ("cased",), ("*".join(sigma_escape(p) for p in pattern.split("%")),))
+    return Item(target.sigma, case, ("*".join(sigma_escape(p) for p in pattern.split("%")),))

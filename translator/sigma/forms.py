@@ -1,0 +1,651 @@
+"""Computed values said on the event fields they come from, so a test on one can be carried into Sigma.
+
+A later ``where``/``search`` on a name that ``eval`` or ``rex`` computed reads no event field, yet
+for some computations the test has an exact equivalent on the inputs:
+
+- ``lower(F)`` / ``upper(F)`` (:class:`Folded`): ``== "abc"`` is F equal to abc in any case, and a
+  value with letters of the other case is never equal;
+- ``coalesce(A, B, ...)`` (:class:`First`): the test on A where A has a value, else on B, ...;
+- ``mvfind(F, RE)`` and ``if(mvfind(F, RE) >= 0, mvfind(F, RE), D)`` (:class:`FoundAt`): an index
+  compared with a number holds for every index or none, so it is ``F|re`` (or its negation);
+- a ``rex`` capture (:class:`Captured`) whose pattern fixes where the capture starts and ends (see
+  :func:`capture_shape`): the value tested in the capture's place, in a regex that also says the
+  match is the first one, as Splunk takes it.
+
+Each form answers :func:`present` (when the value is not null) and :func:`test` (when a test on it is
+true), both as conditions on event fields in the language of :mod:`translator.sigma.lineage`'s
+``Presence``; anything else gives None and the caller keeps the test out with its reason.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from translator.spl import ast
+from translator.spl.values import as_number
+
+# A condition on event fields: True/False, ("field", F) present, ("eq", (F, v)) equal with case,
+# ("ieq", (F, v)) equal in any case, ("search", (F, p)) a search-language pattern (any case, ``*``),
+# ("like", (F, p, cased)) a like pattern, ("match", (F, RE)) a regex found in F, ("order", (F, op, n))
+# a numeric comparison, ("not", C), ("all", (...)), ("any", (...)).
+Cond = bool | tuple[str, object]
+
+
+@dataclass(frozen=True)
+class Plain:
+    """An event field as it is (an argument of ``coalesce``)."""
+
+    field: str
+
+
+@dataclass(frozen=True)
+class Folded:
+    """``lower(F)`` or ``upper(F)``."""
+
+    field: str
+    upper: bool
+
+
+@dataclass(frozen=True)
+class First:
+    """``coalesce(...)``: the first argument with a value."""
+
+    options: tuple[Plain | Folded, ...]
+
+
+@dataclass(frozen=True)
+class FoundAt:
+    """The index of the first value of F that RE is found in; ``missing`` where there is none
+    (None: null, as ``mvfind`` gives; a literal when an ``if`` supplies one)."""
+
+    field: str
+    pattern: str
+    missing: str | None = None
+
+
+@dataclass(frozen=True)
+class CaptureShape:
+    """A rex pattern ``BEFORE (?<g>C+) AFTER`` whose capture is the whole run of C at a place the
+    pattern fixes (see :func:`capture_shape`)."""
+
+    pattern: str  # the whole pattern, groups unnamed: where it first matches
+    anchored: bool  # the pattern starts with ^
+    before: str  # regex source before the group (without ^)
+    cls: str  # the group's character class
+    plus: bool  # C+ (else C*)
+    after: str  # regex source after the group
+
+
+@dataclass(frozen=True)
+class Captured:
+    """A named group of ``rex field=F`` (one match per value)."""
+
+    field: str
+    shape: CaptureShape
+
+
+Form = Plain | Folded | First | FoundAt | Captured
+Resolve = Callable[[str], str | None]  # a pipeline name -> the event field it holds (None: computed)
+Forms = Mapping[str, Form]  # computed names -> their forms
+
+
+# -- building forms from eval expressions ------------------------------------------------------
+
+
+def form_of(expr: ast.Expr, resolve: Resolve, forms: Forms) -> Form | None:
+    """The form of an eval expression, over event fields (``resolve`` names them), or None."""
+    if isinstance(expr, ast.Field):
+        if expr.name in forms:
+            return forms[expr.name]
+        event_field = resolve(expr.name)
+        return Plain(event_field) if event_field is not None else None
+    if not isinstance(expr, ast.Call):
+        return None
+    name, args = expr.name.lower(), expr.args
+    builder = _BUILDERS.get(name)
+    return builder(args, resolve, forms) if builder is not None else None
+
+
+def _folded(upper: bool) -> Callable[..., Form | None]:
+    def build(args: tuple[ast.Expr, ...], resolve: Resolve, forms: Forms) -> Form | None:
+        inner = form_of(args[0], resolve, forms) if len(args) == 1 else None
+        if isinstance(inner, Plain):
+            return Folded(inner.field, upper)
+        if isinstance(inner, Folded):
+            return Folded(inner.field, upper)  # the last fold wins
+        return None
+
+    return build
+
+
+def _coalesce(args: tuple[ast.Expr, ...], resolve: Resolve, forms: Forms) -> Form | None:
+    options: list[Plain | Folded] = []
+    for a in args:
+        f = form_of(a, resolve, forms)
+        if isinstance(f, First):
+            options.extend(f.options)
+        elif isinstance(f, Plain | Folded):
+            options.append(f)
+        else:
+            return None
+    return First(tuple(options)) if options else None
+
+
+def _mvfind(args: tuple[ast.Expr, ...], resolve: Resolve, forms: Forms) -> Form | None:
+    if len(args) != 2 or not isinstance(args[1], ast.Str):
+        return None
+    inner = form_of(args[0], resolve, forms)
+    if not isinstance(inner, Plain) or not _compiles(args[1].value):
+        return None
+    return FoundAt(inner.field, args[1].value)
+
+
+def _if(args: tuple[ast.Expr, ...], resolve: Resolve, forms: Forms) -> Form | None:
+    """``if(mvfind(F, RE) >= 0, mvfind(F, RE), D)`` (or ``isnotnull(...)``): the index, else D."""
+    missing = literal(args[2]) if len(args) == 3 else None
+    if missing is None:
+        return None
+    found = form_of(args[1], resolve, forms)
+    if not isinstance(found, FoundAt) or found.missing is not None:
+        return None
+    test = args[0]
+    tested = (
+        test.left
+        if isinstance(test, ast.Binary) and test.op == ">=" and test.right == ast.Num("0")
+        else test.args[0]
+        if isinstance(test, ast.Call) and test.name.lower() == "isnotnull" and len(test.args) == 1
+        else None
+    )
+    if tested != args[1]:
+        return None
+    return FoundAt(found.field, found.pattern, missing)
+
+
+def literal(expr: ast.Expr) -> str | None:
+    """A literal's text (a negative number is ``-`` before one)."""
+    if isinstance(expr, ast.Str):
+        return expr.value
+    if isinstance(expr, ast.Num):
+        return expr.text
+    if isinstance(expr, ast.Unary) and expr.op == "-" and isinstance(expr.operand, ast.Num):
+        return "-" + expr.operand.text
+    return None
+
+
+# eval function -> how its value is said on event fields (one entry per rewrite kind)
+_BUILDERS: dict[str, Callable[..., Form | None]] = {
+    "lower": _folded(False),
+    "upper": _folded(True),
+    "coalesce": _coalesce,
+    "mvfind": _mvfind,
+    "if": _if,
+}
+
+
+def _compiles(pattern: str) -> bool:
+    try:
+        re.compile(pattern)
+    except re.error:
+        return False
+    return True
+
+
+# -- rex captures ------------------------------------------------------------------------------
+
+_CLASS_RE = re.compile(r"\[\^?\]?(?:\\.|[^\]\\])*\]|\\[dDwWsS]|\.")
+_GROUP_RE = re.compile(r"\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>")
+_META = set(".^$*+?()[]{}|\\")
+
+
+def _tokens(pattern: str) -> list[tuple[str, str, str]] | None:
+    """A pattern as (kind, source, extra) tokens: ("lit", src, char), ("cls", src, quantifier),
+    ("group", class src, name + quantifier), ("end", "$", ""); None for anything else (alternation,
+    other groups, lazy or counted quantifiers, inline flags, backreferences)."""
+    out: list[tuple[str, str, str]] = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "$" and i == len(pattern) - 1:
+            out.append(("end", "$", ""))
+            i += 1
+            continue
+        if (m := _GROUP_RE.match(pattern, i)) is not None:
+            inner = _CLASS_RE.match(pattern, m.end())
+            if inner is None:
+                return None
+            j = inner.end()
+            quant = pattern[j : j + 1]
+            if quant not in ("+", "*") or pattern[j + 1 : j + 2] != ")":
+                return None
+            out.append(("group", inner.group(0), m.group(1) + quant))
+            i = j + 2
+            continue
+        if (m := _CLASS_RE.match(pattern, i)) is not None:
+            j = m.end()
+            quant = pattern[j : j + 1] if pattern[j : j + 1] in ("+", "*") else ""
+            if pattern[j + len(quant) : j + len(quant) + 1] in ("?", "{", "+", "*"):
+                return None  # lazy, optional, counted or possessive
+            out.append(("cls", m.group(0), quant))
+            i = j + len(quant)
+            continue
+        if c == "\\":
+            nxt = pattern[i + 1 : i + 2]
+            if not nxt or nxt.isalnum():
+                return None  # \b, \1, \x.. and the like
+            char, i = nxt, i + 2
+        elif c in _META:
+            return None
+        else:
+            char, i = c, i + 1
+        if pattern[i : i + 1] in ("?", "*", "+", "{"):
+            return None
+        out.append(("lit", _escape(char), char))
+    return out
+
+
+def _escape(text: str) -> str:
+    """Regex source for literal text, escaping only what a regex reads as syntax."""
+    return re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", text)
+
+
+def _in_class(cls: str, char: str) -> bool:
+    return re.fullmatch(cls, char) is not None
+
+
+def capture_shape(pattern: str, group: str) -> CaptureShape | None:
+    """The shape of ``group`` in a rex ``pattern`` when its capture is fixed by where the pattern first
+    matches: the pattern is literals, character classes (``[^@]``, ``\\d``, ``.``) and runs of one
+    (``C+``, ``C*``), and every run is followed by a literal outside its class, the end ``$``, or
+    nothing, so each run is as long as it can be and the first match has one reading (None otherwise:
+    the capture could not be said exactly)."""
+    anchored = pattern.startswith("^")
+    tokens = _tokens(pattern[1:] if anchored else pattern)
+    if tokens is None or [t[2][:-1] for t in tokens if t[0] == "group"].count(group) != 1:
+        return None
+    for k, (kind, src, extra) in enumerate(tokens):
+        quantified = kind == "group" or (kind == "cls" and extra)
+        if not quantified:
+            continue
+        nxt = tokens[k + 1] if k + 1 < len(tokens) else None
+        if nxt is not None and nxt[0] == "end":
+            continue
+        if nxt is None and kind == "group":
+            continue  # the last run: followed by a character outside it, or the end (said below)
+        if nxt is None or nxt[0] != "lit" or _in_class(src, nxt[2]):
+            return None
+    at = next(k for k, t in enumerate(tokens) if t[0] == "group" and t[2][:-1] == group)
+    cls, quant = tokens[at][1], tokens[at][2][-1]
+    before = "".join(_plain_source(t) for t in tokens[:at])
+    after = "".join(_plain_source(t) for t in tokens[at + 1 :]) or f"(?!{cls})"
+    whole = ("^" if anchored else "") + "".join(_plain_source(t) for t in tokens)
+    return CaptureShape(whole, anchored, before, cls, quant == "+", after)
+
+
+def _plain_source(token: tuple[str, str, str]) -> str:
+    kind, src, extra = token
+    if kind == "group":
+        return src + extra[-1]
+    if kind == "cls":
+        return src + extra
+    return src
+
+
+def _captured_regex(shape: CaptureShape, value: str, mode: str) -> str | None:
+    """A regex on the rex field that holds exactly where the first match's capture passes the test:
+    ``mode`` "eq" (the value, with case), "search" (a search pattern: any case, ``*``) or "like"
+    (``%`` and ``_``, with case). None: no capture can pass (the caller says False)."""
+    cls = shape.cls
+    number = numeric(value, mode)
+    if number is not None:  # compared as numbers: the capture must read as the same one
+        return _numeric_regex(shape, number)
+    parts: list[str] = []
+    wild = {"eq": "", "search": "*", "like": "%"}[mode]
+    for ch in value:
+        if wild and ch == wild:
+            parts.append(cls + "*")
+        elif mode == "like" and ch == "_":
+            parts.append(cls)
+        else:
+            variants = {ch.lower(), ch.upper(), ch} if mode == "search" else {ch}
+            kept = sorted(v for v in variants if len(v) == 1 and _in_class(cls, v))
+            if not kept:
+                return None  # a character the run cannot hold
+            parts.append(_escape(kept[0]) if len(kept) == 1 else "[" + "".join(_escape(v) for v in kept) + "]")
+    return _around(shape, "".join(parts), bool(parts))
+
+
+def numeric(value: str, mode: str) -> float | None:
+    """The number a tested value is compared as (eval and search compare text that reads as a number
+    as a number), or None."""
+    return as_number(value) if mode != "like" and "*" not in value else None
+
+
+def digits_only(cls: str) -> bool:
+    """Whether a class holds the digits and nothing else a number could be written with."""
+    return all(_in_class(cls, c) == c.isdigit() for c in "0123456789+-. eE\t")
+
+
+def _numeric_regex(shape: CaptureShape, number: float) -> str | None:
+    """A capture of digits (see :func:`digits_only`) reads as ``number`` when it is that whole number
+    with leading zeros (None: digits never read as it)."""
+    if number < 0 or not number.is_integer():
+        return None  # digits never read as it
+    k = int(number)
+    return _around(shape, "0+" if k == 0 else "0*" + str(k), True)
+
+
+def _around(shape: CaptureShape, body: str, nonempty: bool) -> str | None:
+    """The capture's ``body`` in place: after no earlier match, between what the pattern puts
+    before and after it."""
+    cls = shape.cls
+    if shape.plus and not nonempty:
+        return None  # C+ is never empty
+    if shape.plus and body.replace(cls + "*", "") == "":
+        body = f"(?={cls})" + body  # C+ holds at least one character
+    start = "^" if shape.anchored else r"^(?:(?!" + shape.pattern + r")[\s\S])*?"
+    return start + shape.before + body + shape.after
+
+
+# -- presence and tests ------------------------------------------------------------------------
+
+
+def present(form: Form) -> Cond:
+    """When the value is not null."""
+    if isinstance(form, Plain | Folded):
+        return ("field", form.field)
+    if isinstance(form, First):
+        return any_of([present(o) for o in form.options])
+    if isinstance(form, FoundAt):
+        return True if form.missing is not None else ("match", (form.field, form.pattern))
+    return ("match", (form.field, form.shape.pattern))
+
+
+def test(form: Form, op: str, value: str, mode: str) -> Cond | None:
+    """When ``value op literal`` is true. ``mode``: "where" (``=``/``==`` with case; ``<`` and the
+    like numeric), "search" (``=`` in any case, ``*`` a wildcard), "like" (a like pattern, with case).
+    ``!=`` is not asked here: the caller says it as present and not equal."""
+    if isinstance(form, First):
+        out, earlier = [], []
+        for option in form.options:
+            t = test(option, op, value, mode)
+            if t is None:
+                return None
+            out.append(all_of([*(negate(e) for e in earlier), t]))
+            earlier.append(present(option))
+        return any_of(out)
+    if isinstance(form, FoundAt):
+        return _found_test(form, op, value) if mode != "like" else None  # a number: search compares as where
+    if op not in ("=", "=="):
+        if isinstance(form, Plain) and mode == "where" and _number(value) is not None:
+            return ("order", (form.field, op, value))
+        return None
+    if isinstance(form, Captured):
+        if numeric(value, mode) is not None and not digits_only(form.shape.cls):
+            return None  # "1.0" and " 1" read as 1 too: not said
+        kind = "eq" if mode == "where" else mode
+        regex = _captured_regex(form.shape, value, kind)
+        return False if regex is None else ("match", (form.field, regex))
+    if isinstance(form, Folded):
+        fold = str.upper if form.upper else str.lower
+        if mode == "search":
+            return ("search", (form.field, value))
+        if fold(value) != value:
+            return False  # lower(x) never holds an upper-case letter
+        return ("ieq", (form.field, value)) if mode == "where" else ("like", (form.field, value, False))
+    if mode == "where":
+        return ("eq", (form.field, value))
+    return ("search", (form.field, value)) if mode == "search" else ("like", (form.field, value, True))
+
+
+def _found_test(form: FoundAt, op: str, value: str) -> Cond | None:
+    """An index (some k >= 0 where F has a value RE is found in, else ``missing``) against a number:
+    known only when the comparison holds for every k >= 0 or for none."""
+    n = _number(value)
+    if n is None or op not in _ORDER:
+        return None
+    every = {">=": n <= 0, ">": n < 0}.get(op, False)
+    never = {"<": n <= 0, "<=": n < 0}.get(op, n < 0 or not n.is_integer())
+    if not (every or never):
+        return None
+    if form.missing is None:
+        on_missing = False  # null: the comparison is not true
+    elif (m := _number(form.missing)) is not None:
+        on_missing = _ORDER[op](m, n)
+    else:
+        return None
+    found: Cond = ("match", (form.field, form.pattern))
+    return any_of([found if every else False, all_of([negate(found), on_missing])])
+
+
+_ORDER: dict[str, Callable[[float, float], bool]] = {
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "=": lambda a, b: a == b,
+    "==": lambda a, b: a == b,
+}
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _combine(kind: str, parts: list[Cond | None]) -> Cond | None:
+    """``all`` or ``any`` of conditions: one that decides alone (False for all, True for any) wins, an
+    unknown one (None) makes the whole unknown, the neutral ones drop out, nested ones flatten."""
+    decisive = kind == "any"
+    if any(p is decisive for p in parts):
+        return decisive
+    if any(p is None for p in parts):
+        return None
+    flat: list[Cond] = []
+    for p in parts:
+        flat.extend(p[1] if isinstance(p, tuple) and p[0] == kind else [p])  # type: ignore[arg-type]
+    kept = list(dict.fromkeys(p for p in flat if p is not (not decisive)))
+    return (not decisive) if not kept else kept[0] if len(kept) == 1 else (kind, tuple(kept))
+
+
+def all_of(parts: list[Cond | None]) -> Cond | None:
+    return _combine("all", parts)
+
+
+def any_of(parts: list[Cond | None]) -> Cond | None:
+    return _combine("any", parts)
+
+
+def negate(c: Cond) -> Cond:
+    if isinstance(c, bool):
+        return not c
+    return c[1] if c[0] == "not" else ("not", c)  # type: ignore[return-value]
+
+
+# -- events for a test (the generator's side) --------------------------------------------------
+
+_SAMPLES = "a0Ax_- ./:"
+
+
+def _sample(source: str) -> str | None:
+    """One text a regex source of :func:`capture_shape`'s kind matches whole (None: cannot say)."""
+    if source.startswith("(?!"):
+        return ""  # the end of the capture's run: nothing to write
+    tokens = _tokens(source)
+    if tokens is None:
+        return None
+    out = []
+    for kind, src, extra in tokens:
+        if kind == "lit":
+            out.append(extra)
+        elif kind in ("cls", "group") and not extra.endswith("*"):
+            char = next((c for c in _SAMPLES if _in_class(src, c)), None)
+            if char is None:
+                return None
+            out.append(char)
+    return "".join(out)
+
+
+def source_terms(form: Form, op: str, value: str) -> tuple[ast.SearchExpr, ast.SearchExpr] | None:
+    """For generating events: search terms on the source field, (hit, miss), such that events fitting
+    ``hit`` make ``form op value`` true and events fitting ``miss`` make it false while the value is
+    there (None when no such terms are known). ``op`` is ``=`` (a search-language value: ``*`` a
+    wildcard) or an order comparison."""
+    if isinstance(form, First):
+        return source_terms(form.options[0], op, value)
+    if isinstance(form, FoundAt):
+        text = _plain_regex(form.pattern)
+        if _found_test(form, op, value) is None or text is None:
+            return None
+        found: ast.SearchExpr = ast.Compare(form.field, "=", ast.Value("*" + text + "*"))
+        n = float(value)  # a number: _found_test said so
+        every = {">=": n <= 0, ">": n < 0}.get(op, False)  # every found index passes (else none does)
+        return (found, ast.Not(found)) if every else (ast.Not(found), found)
+    if op not in ("=", "=="):
+        return None
+    if isinstance(form, Plain | Folded):
+        term = ast.Compare(form.field, "=", ast.Value(value))
+        return term, ast.Not(term)
+    shape = form.shape
+    before, after = _sample(shape.before), _sample(shape.after)
+    other = _other_run(shape.cls, value)
+    if before is None or after is None or other is None or _captured_regex(shape, value, "search") is None:
+        return None
+    hit = ast.Compare(form.field, "=", ast.Value(before + value + after))
+    return hit, ast.Compare(form.field, "=", ast.Value(before + other + after, True))
+
+
+def _other_run(cls: str, value: str) -> str | None:
+    """A run of the class that a search value does not match."""
+    return next((c * 3 for c in _SAMPLES if _in_class(cls, c) and not _wild_match(c * 3, value)), None)
+
+
+def _wild_match(text: str, pattern: str) -> bool:
+    return re.fullmatch(".*".join(map(re.escape, pattern.split("*"))), text, re.I | re.S) is not None
+
+
+def near_values(form: Form, value: str) -> list[tuple[str, str]]:
+    """For generating events: (event field, value) pairs that come close to giving ``form`` the
+    ``value`` but do not: for a capture, the same text after an earlier match, and the capture's run
+    one character longer (where its class allows one)."""
+    if not isinstance(form, Captured) or "*" in value:
+        return []
+    shape = form.shape
+    before, after = _sample(shape.before), _sample(shape.after)
+    other = _other_run(shape.cls, value)
+    if before is None or after is None or other is None:
+        return []
+    out = [] if shape.anchored else [(form.field, before + other + after + before + value + after)]
+    extra = next((c for c in _SAMPLES if _in_class(shape.cls, c)), None)
+    if extra is not None:
+        out.append((form.field, before + value + extra + after))
+    return out
+
+
+def _plain_regex(pattern: str) -> str | None:
+    """A regex that is plain text, as the text (None when it holds regex syntax)."""
+    return None if any(c in _META for c in pattern) else pattern
+
+
+def cond_terms(cond: Cond) -> ast.SearchExpr | None:
+    """A condition on event fields as search terms an event can be generated from (None: not known;
+    a regex gives one text it is found in, see :func:`regex_example`)."""
+    if cond is True:
+        return ast.Term(ast.Value("*"))
+    if not isinstance(cond, tuple):
+        return None
+    kind, arg = cond
+    if kind in ("all", "any"):
+        parts = [cond_terms(c) for c in arg if c is not True]  # type: ignore[attr-defined]
+        if any(p is None for p in parts) or not parts:
+            return None
+        return parts[0] if len(parts) == 1 else (ast.And if kind == "all" else ast.Or)(tuple(parts))  # type: ignore[arg-type]
+    if kind == "not":
+        inner = cond_terms(arg)  # type: ignore[arg-type]
+        return None if inner is None else ast.Not(inner)
+    name, *rest = arg  # type: ignore[misc]
+    if kind == "field":
+        return ast.Compare(str(arg), "=", ast.Value("*"))
+    if kind in ("eq", "ieq"):
+        return ast.Compare(name, "=", ast.Value(str(rest[0]), True))
+    if kind == "search":
+        return ast.Compare(name, "=", ast.Value(str(rest[0])))
+    if kind == "order":
+        return ast.Compare(name, str(rest[0]), ast.Value(str(rest[1]), True))
+    if kind == "like" and "_" not in str(rest[0]):
+        return ast.Compare(name, "=", ast.Value(str(rest[0]).replace("%", "*")))
+    if kind == "match" and (text := regex_example(str(rest[0]))) is not None:
+        return ast.Compare(name, "=", ast.Value(text, True))
+    return None
+
+
+def regex_example(pattern: str) -> str | None:
+    """A short text ``pattern`` is found in: each repeat at its least, the first branch, one character
+    of each class (None when that text does not match after all, or the pattern does not parse)."""
+    try:
+        import re._parser as sre_parse
+
+        text = _example(sre_parse.parse(pattern))
+    except (re.error, ValueError, TypeError):
+        return None
+    return text if text is not None and re.search(pattern, text) is not None else None
+
+
+def _example(items: object) -> str | None:
+    import re._constants as c
+
+    out = []
+    for op, av in items:  # type: ignore[attr-defined]
+        if op is c.LITERAL:
+            part: str | None = chr(av)
+        elif op is c.NOT_LITERAL:
+            part = "a" if chr(av) != "a" else "b"
+        elif op is c.ANY:
+            part = "a"
+        elif op is c.IN:
+            part = next((ch for ch in _SAMPLES + "bcz9" if _in_set(av, ch)), None)
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT):
+            sub = _example(av[2])
+            part = None if sub is None else sub * av[0]
+        elif op is c.SUBPATTERN:
+            part = _example(av[3])
+        elif op is c.BRANCH:
+            part = _example(av[1][0])
+        elif op in (c.AT, c.ASSERT_NOT):
+            part = ""
+        else:
+            return None
+        if part is None:
+            return None
+        out.append(part)
+    return "".join(out)
+
+
+def _in_set(items: object, ch: str) -> bool:
+    """Whether a parsed character class holds ``ch``."""
+    import re._constants as c
+
+    negate, hit = False, False
+    for op, av in items:  # type: ignore[attr-defined]
+        if op is c.NEGATE:
+            negate = True
+        elif op is c.LITERAL:
+            hit = hit or chr(av) == ch
+        elif op is c.RANGE:
+            hit = hit or av[0] <= ord(ch) <= av[1]
+        elif op is c.CATEGORY:
+            hit = hit or re.fullmatch(_CATEGORIES.get(str(av), "(?!)"), ch) is not None
+    return hit != negate
+
+
+_CATEGORIES = {
+    "CATEGORY_DIGIT": r"\d",
+    "CATEGORY_NOT_DIGIT": r"\D",
+    "CATEGORY_SPACE": r"\s",
+    "CATEGORY_NOT_SPACE": r"\S",
+    "CATEGORY_WORD": r"\w",
+    "CATEGORY_NOT_WORD": r"\W",
+}
