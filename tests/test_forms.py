@@ -11,8 +11,6 @@ import re
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from sigma.collection import SigmaCollection
 from sigma.rule import SigmaRule
 
@@ -22,7 +20,7 @@ from translator.engine.spl_exec import EventSet, run
 from translator.sigma import forms as fm
 from translator.sigma.convert import convert_pipeline
 from translator.spl import ast, parse
-from translator.spl.values import as_number
+from translator.spl.patterns import capture_shape
 from translator.workflow import build_rule
 
 # -- the forms --------------------------------------------------------------------------------
@@ -80,90 +78,6 @@ def test_found_index_compared_with_a_number(op: str, value: str, missing: str | 
     assert fm.test(fm.FoundAt("n", "F", missing), op, value, "where") == expected
 
 
-# -- rex captures ------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "pattern",
-    [r"[^@]+@(?<d>[^@]+)", r"0x(?<d>\d+)$", r"Scope: (?<d>[^,]+)", r"^(?<d>\w+)-", r"k=(?<d>\d*)x"],
-)
-def test_capture_shapes_whose_run_is_fixed_are_admitted(pattern: str) -> None:
-    assert fm.capture_shape(pattern, "d") is not None
-
-
-@pytest.mark.parametrize(
-    "pattern",
-    [
-        r"\((?P<d>.*?)\)",  # lazy
-        r"(?<d>[a-z]+)[a-z0-9]",  # a run followed by a class that overlaps it
-        r"a(?<d>[a-z]+)a",  # followed by a character of its own class
-        r"(?<d>a|b)",  # alternation
-        r"(?i)x(?<d>\w+)",  # inline flags
-        r"x(?<d>\w{2,})",  # counted
-        r"(?<d>\w+)\1",  # back-reference
-        r"Rules\\(?<d>[A-F0-9\-]+)\s*=",  # a run followed by an optional class
-    ],
-)
-def test_capture_shapes_with_several_readings_are_refused(pattern: str) -> None:
-    assert fm.capture_shape(pattern, "d") is None
-
-
-SHAPES = [
-    (r"[^@]+@(?<d>[^@]+)", "a@.b"),
-    (r"0x(?<d>\d+)$", "0x19a"),
-    (r"C: (?<d>[^,]+)", "C: ,a"),
-    (r"^(?<d>\w+)-", "ab-_"),
-    (r"(?<x>[a-z]+)\.(?<d>[a-z]*)", "ab."),
-]
-
-
-def first_capture(pattern: str, text: str) -> str | None:
-    m = re.search(pattern.replace("(?<", "(?P<"), text)
-    return m.group("d") if m else None
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.sampled_from(SHAPES), st.data())
-def test_capture_regex_holds_exactly_where_the_first_match_captures_the_value(
-    shape: tuple[str, str], data: st.DataObject
-) -> None:
-    """The regex said on the rex field agrees with Python's first match on random texts, for equality,
-    a search pattern (any case, ``*``) and a like pattern."""
-    pattern, alphabet = shape
-    text = data.draw(st.text(alphabet, max_size=9))
-    value = data.draw(st.text(alphabet + "*%_", max_size=4))
-    captured = fm.Captured("F", fm.capture_shape(pattern, "d"))  # type: ignore[arg-type]
-    cap = first_capture(pattern, text)
-    number = as_number(value) if "*" not in value else None
-    same_number = number is not None and cap is not None and as_number(cap) == number
-    for mode, wanted in (
-        ("where", same_number if number is not None else cap == value),
-        ("search", same_number if number is not None else cap is not None and _search_match(value, cap)),
-        ("like", cap is not None and re.fullmatch("(?s)" + "".join(_like(c) for c in value), cap)),
-    ):
-        said = fm.test(captured, "=", value, mode)
-        if said is None:  # refused: only a number against a capture that may write it otherwise
-            assert number is not None and mode != "like" and not fm.digits_only(captured.shape.cls)
-            continue
-        got = said is not False and re.search(said[1][1], text) is not None  # type: ignore[index]
-        assert got == bool(wanted), (pattern, text, mode, value, said)
-
-
-def _search_match(pattern: str, text: str) -> bool:
-    return re.fullmatch("(?is)" + ".*".join(map(re.escape, pattern.split("*"))), text) is not None
-
-
-def _like(c: str) -> str:
-    return ".*" if c == "%" else "." if c == "_" else re.escape(c)
-
-
-def test_regex_examples_are_found_by_their_pattern() -> None:
-    for pattern in (r"^(ReadItems|Author)$", r"0x\d+$", r"^(?:(?![^@]+@[^@]+)[\s\S])*?[^@]+@corp\.com(?![^@])"):
-        example = fm.regex_example(pattern)
-        assert example is not None and re.search(pattern, example)
-    assert fm.regex_example(r"(a)\1") is None  # back-references: no example
-
-
 def test_conditions_become_terms_to_generate_from() -> None:
     cond = ("all", (("field", "a"), ("not", ("eq", ("b", "x"))), ("match", ("c", "^ab$"))))
     assert fm.cond_terms(cond) == ast.And(
@@ -176,8 +90,13 @@ def test_conditions_become_terms_to_generate_from() -> None:
     assert fm.cond_terms(("match", ("c", r"(a)\1"))) is None
 
 
+def first_capture(pattern: str, text: str) -> str | None:
+    m = re.search(pattern.replace("(?<", "(?P<"), text)
+    return m.group("d") if m else None
+
+
 def test_near_values_of_a_capture_miss_it() -> None:
-    captured = fm.Captured("email", fm.capture_shape(r"[^@]+@(?<d>[^@]+)", "d"))  # type: ignore[arg-type]
+    captured = fm.Captured("email", capture_shape(r"[^@]+@(?<d>[^@]+)", "d"))  # type: ignore[arg-type]
     near = fm.near_values(captured, "corp.com")
     assert near and all(first_capture(r"[^@]+@(?<d>[^@]+)", v) != "corp.com" for _f, v in near)
     hit, miss = fm.source_terms(captured, "=", "corp.com")  # type: ignore[misc]

@@ -254,3 +254,25 @@ def test_generated_events_do_not_depend_on_the_hash_seed() -> None:
         for seed in ("1", "2", "3")
     }
     assert len(outputs) == 1 and "Invoke-Mimikatz" in outputs.pop()
+
+
+def test_tests_on_computed_values_are_written_on_the_fields_they_come_from() -> None:
+    """A rex capture compared with a value, an mvfind index and an if() over match(): the positive
+    gets source values that give the computed value the test asks for; a capture also gets near values
+    (an earlier match, a longer run) that the original must reject."""
+    from translator.content import Content
+    from translator.engine.spl_exec import EventSet, run
+
+    query = (
+        'sourcetype=acme:json kind=share | rex field=owner "[^@]+@(?<dom>[^@]+)" | where dom="corp.com" '
+        '| eval m=mvfind(names, "Fwd") | where m >= 0 '
+        '| eval r=if(match(rights, "^(Read|Owner)$"), "yes", "no") | search r=yes | stats count by dom'
+    )
+    pipeline = parse(query, "t")
+    made = generate(pipeline)
+    selected = {g.label for g in made if run(pipeline, EventSet.of([(g.kind, g.fields)]), Content(None))}
+    assert selected == {"positive"}
+    positive = made[0].fields
+    assert positive["owner"].endswith("@corp.com") and "Fwd" in positive["names"] and positive["rights"] == "Read"
+    near = [g.fields["owner"] for g in made if g.label.startswith("near value")]
+    assert len(near) == 2 and all("corp.com" in v for v in near)  # close to the value, yet not captured as it

@@ -19,8 +19,9 @@ from sigma.processing.pipeline import ProcessingPipeline
 
 from translator.content import Content
 from translator.engine.sigma_eval import compile_rule
-from translator.sigma.lineage import FieldScope, mandatory_groups, value_cases
+from translator.sigma.lineage import FieldScope, value_cases
 from translator.spl import parse
+from translator.spl.patterns import mandatory_groups
 from translator.workflow import ConvertOptions, convert_query
 
 LOGSOURCE = {"product": "windows", "category": "process_creation"}

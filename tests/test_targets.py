@@ -89,6 +89,34 @@ def test_exists_becomes_wildcard_for_backends_without_exists() -> None:
         tg.plugins().backends["eql"]().convert(collection_of(docs))
 
 
+@pytest.mark.parametrize(
+    ("pattern", "beyond"),
+    [
+        (r"^(?:(?!a@b)[\s\S])*?x(?![^@])", True),  # look-ahead
+        (r"(?<=\\)cmd", True),  # look-behind
+        (r"(a)\1", True),  # back-reference
+        (r"(x|(?=y))", True),  # inside a branch
+        (r"abc[(?=]", False),  # only characters of a class
+        (r"(?<n>a)b{2}(?:c)*", False),  # a PCRE named group is no look-behind
+    ],
+)
+def test_what_re2_cannot_run_is_found(pattern: str, beyond: bool) -> None:
+    assert tg.beyond_re2(pattern) is beyond
+
+
+def test_re2_targets_refuse_a_look_around_and_others_keep_it() -> None:
+    docs = [
+        {
+            "title": "t",
+            "logsource": {"product": "windows", "category": "process_creation"},
+            "detection": {"sel": {"CommandLine|re": "^(?:(?!-x)[\\s\\S])*?-y"}, "condition": "sel"},
+        }
+    ]
+    with pytest.raises(tg.ConversionFailed, match="RE2"):
+        tg.convert(docs, tg.default_target("kusto", "windows"))
+    assert "(?!-x)" in tg.convert(docs, tg.default_target("splunk", "windows"))
+
+
 def _tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 

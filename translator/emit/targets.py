@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 import json
 import re
+import re._constants as sre_c  # the parse tree of Python's own regex parser
+import re._parser as sre_parse
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import cache
@@ -22,11 +24,12 @@ from sigma.correlations import SigmaCorrelationRule
 from sigma.plugins import InstalledSigmaPlugins
 from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaRule
+from sigma.types import SigmaRegularExpression
 
 from translator.data import load_table
 from translator.emit import attack_data
 from translator.errors import TranslatorError
-from translator.sigma.rule import collection_of
+from translator.sigma.rule import collection_of, detection_items
 
 
 class TargetError(TranslatorError):
@@ -153,6 +156,8 @@ def convert(rule: str | list[dict[str, Any]], target: Target, schedule: Mapping[
     """
     wrap = _spec(target.name).get("formats", {}).get(target.format)
     inner = replace(target, format="default") if wrap else target
+    if _spec(target.name).get("regex") == "re2":
+        _refuse_beyond_re2(collection_of(rule), target.name)
     try:
         text = _convert(rule, inner)
     except Exception as first:
@@ -185,6 +190,39 @@ def _convert(rule: str | list[dict[str, Any]], target: Target) -> str:
     result = target.backend().convert(collection, target.format)
     text = "\n".join(_text(q) for q in result) if isinstance(result, list) else _text(result)
     return _steady(text, target.name, rule)
+
+
+def _refuse_beyond_re2(collection: SigmaCollection, target: str) -> None:
+    """A target whose engine runs RE2 (``regex: re2`` in targets.yml) rejects look-arounds and
+    back-references at query time: fail the rule here, with the pattern, rather than write a query
+    that cannot run."""
+    for rule in collection.rules:
+        if not isinstance(rule, SigmaRule):
+            continue
+        for item in detection_items(rule):
+            for value in item.value:
+                if isinstance(value, SigmaRegularExpression) and beyond_re2(value.regexp.to_plain()):
+                    raise ConversionFailed(
+                        f"{target} runs RE2 regular expressions, which have no look-around or back-reference: "
+                        f"{value.regexp.to_plain()!r} ({item.field})"
+                    )
+
+
+def beyond_re2(pattern: str) -> bool:
+    """Whether a (PCRE) pattern uses what RE2 lacks: look-arounds and back-references."""
+    try:
+        parsed = sre_parse.parse(re.sub(r"\(\?<([A-Za-z_][A-Za-z0-9_]*)>", r"(?P<\1>", pattern))
+    except re.error:
+        return False  # not Python's syntax either: the backend's own check decides
+    stack: list[Any] = [parsed]
+    while stack:
+        for op, av in stack.pop():
+            if op in (sre_c.ASSERT, sre_c.ASSERT_NOT, sre_c.GROUPREF, sre_c.GROUPREF_EXISTS):
+                return True
+            stack.extend(a for a in (av if isinstance(av, tuple | list) else ()) if isinstance(a, sre_parse.SubPattern))
+            if op is sre_c.BRANCH:
+                stack.extend(av[1])
+    return False
 
 
 def _correlated(collection: SigmaCollection, target: Target, write: str) -> str:

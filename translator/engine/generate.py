@@ -38,9 +38,10 @@ from translator.errors import ContentError
 from translator.sigma import forms as fm
 from translator.sigma.cim import raw_feed, select_feed
 from translator.sigma.detection import CIDR
-from translator.sigma.lineage import REX_GROUP, Cases, FieldScope, aggregate_outputs
+from translator.sigma.lineage import Cases, FieldScope, aggregate_outputs
 from translator.sigma.logsource import windows_channel
 from translator.spl import ast
+from translator.spl.patterns import REX_GROUP
 
 Flat = dict[str, Any]
 MISS = "zz_no_match"
@@ -162,6 +163,8 @@ class Rest:
     hex: set[str] = field(default_factory=set)  # event fields the search reads hex-decoded (auditd titles)
     # a term said on a computed value's source field -> terms that come close without passing it
     near: list[tuple[ast.SearchExpr, ast.SearchExpr]] = field(default_factory=list)
+    # when a computed group-by field has a value: kept where the other terms leave room for it
+    soft: list[ast.SearchExpr] = field(default_factory=list)
 
 
 def read_rest(
@@ -258,7 +261,7 @@ def read_rest(
                 when = scope.presence.get(name, fm.present(scope.forms[name]) if name in scope.forms else None)
                 term = fm.cond_terms(when) if when is not None and when is not True else None
                 if term is not None and solve(term) is not None and solve(ast.Not(term)) is not None:
-                    out.terms.append(term)
+                    out.soft.append(term)
             made.update(aggregate_outputs(cmd.aggregations))
             if cmd.name != "eventstats":
                 rows, by = True, {origin(f) for f in cmd.by}
@@ -564,7 +567,11 @@ def generate(
     else:
         return []
     later = pipeline.commands[1:] if isinstance(first, ast.SearchCommand) else (aggregation, *pipeline.commands[1:])
-    terms = _conjuncts(expr) + rest.terms + [ast.Compare(f, "=", ast.Value("*")) for f in kept if f != "_time"]
+    terms = _conjuncts(expr) + rest.terms
+    for term in rest.soft:  # a by-field's presence, unless a filter on the same fields rules it out
+        if solve(ast.And((*terms, term))) is not None:
+            terms.append(term)
+    terms += [ast.Compare(f, "=", ast.Value("*")) for f in kept if f != "_time"]
     copies, distinct = _thresholds(later)
     if copies == 0 or (distinct is not None and distinct[1] == 0):
         return []

@@ -363,7 +363,7 @@ def _target_check(
     res.targets[target] = check
     try:
         got = run_query()
-    except (NotEvaluable, TranslatorError, ValueError, sqlite3.Error, duckdb.Error) as exc:
+    except (NotEvaluable, TranslatorError, ValueError, tg.ConversionFailed, sqlite3.Error, duckdb.Error) as exc:
         check["reason"] = str(exc)
         return
     except Rejected as exc:  # Elasticsearch would refuse the query: it never fires, which differs

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 
 from translator.sigma import forms as fm
-from translator.sigma.forms import Captured, Cond, Form, capture_shape, form_of, negate
+from translator.sigma.forms import Captured, Cond, Form, form_of, negate
 from translator.sigma.forms import all_of as _all
 from translator.sigma.forms import any_of as _any
 from translator.spl import ast
+from translator.spl.patterns import REX_GROUP, capture_shape, mandatory_groups, python_groups, unwrapped
 
-REX_GROUP = re.compile(r"\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>")  # a rex pattern's named groups: its outputs
 # commands that add fields whose names depend on the data
 _OPAQUE_OUTPUTS = {"xmlkv", "fromjson", "extract", "multikv", "foreach", "spath", "addtotals", "anomalydetection"}
 # commands that never change fields
@@ -234,7 +234,7 @@ class FieldScope:
                 if source is not None and source not in self.fills and not self.fill_all:
                     # a group every match fills has a value exactly when the pattern matches the field
                     for group in mandatory_groups(pattern):
-                        self.presence[group] = ("match", (source, _unwrapped(python_groups(pattern))))
+                        self.presence[group] = ("match", (source, unwrapped(python_groups(pattern))))
                     if (cmd.option("max_match") or "1") == "1":  # one match per value: the first
                         for group in REX_GROUP.findall(pattern):
                             if (shape := capture_shape(pattern, group)) is not None:
@@ -292,7 +292,7 @@ def presence(expr: ast.Expr, scope: FieldScope) -> Presence | None:
             return True
         event_field = scope.resolve(expr.name)
         return ("field", event_field) if event_field is not None else None
-    if isinstance(expr, ast.Binary) and expr.op == ".":
+    if isinstance(expr, ast.Binary) and expr.op in (".", "+"):  # + adds numbers, joins any other text
         return _all([presence(expr.left, scope), presence(expr.right, scope)])
     if not isinstance(expr, ast.Call):
         return None
@@ -515,72 +515,6 @@ def _test_presence(test: ast.Expr, scope: FieldScope) -> Presence | None:
     return None if when is None else when if null_test[1] else negate(when)
 
 
-def mandatory_groups(pattern: str) -> list[str]:
-    """Named groups that take part in every match of ``pattern``: neither they nor a group around them
-    is optional or holds an alternation. Conservative: a pattern it cannot scan gives none."""
-    frames: list[dict[str, object]] = [{"name": None, "start": -1, "alt": False}]
-    closed: list[tuple[int, int, object, bool, bool]] = []  # (start, end, name, alternation, optional)
-    i, in_class = 0, False
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = c != "]"
-        elif c == "[":
-            in_class = True
-        elif c == "(":
-            m = REX_GROUP.match(pattern, i)
-            # a negative lookaround or a conditional may leave what it holds out of a match
-            unsure = pattern.startswith(("(?!", "(?<!", "(?("), i)
-            frames.append({"name": m.group(1) if m else None, "start": i, "alt": unsure})
-        elif c == "|":
-            frames[-1]["alt"] = True
-        elif c == ")":
-            if len(frames) == 1:
-                return []
-            frame = frames.pop()
-            after = pattern[i + 1 : i + 3]
-            optional = after[:1] in ("?", "*") or after.startswith(("{0", "{,"))
-            closed.append((int(frame["start"]), i, frame["name"], bool(frame["alt"]), optional))  # type: ignore[call-overload]
-        i += 1
-    if len(frames) != 1 or in_class or frames[0]["alt"]:
-        return []
-    out = []
-    for start, end, name, _alt, optional in closed:
-        if not name or optional:
-            continue
-        around = [g for g in closed if g[0] < start and g[1] > end]
-        if not any(g[3] or g[4] for g in around):
-            out.append(str(name))
-    return out
-
-
-def python_groups(pattern: str) -> str:
-    """A rex pattern with PCRE's ``(?<name>`` groups spelled ``(?P<name>`` (Python and Sigma read both
-    as named groups; Python's re refuses the first)."""
-    return re.sub(r"\(\?<([A-Za-z_][A-Za-z0-9_]*)>", r"(?P<\1>", pattern)
-
-
-def _unwrapped(pattern: str) -> str:
-    """``(?P<m>RE)`` as ``RE`` when that one group is the whole pattern (it matches where RE does)."""
-    m = re.fullmatch(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>(.*)\)", pattern, re.S)
-    if m is None or "(?P=" in pattern or "\\g<" in pattern:
-        return pattern
-    inner, depth, i = m.group(1), 0, 0
-    while i < len(inner):  # the group's own parenthesis must close at the very end
-        c = inner[i]
-        if c == "\\":
-            i += 2
-            continue
-        depth += (c == "(") - (c == ")")
-        if depth < 0:
-            return pattern
-        i += 1
-    return inner if depth == 0 else pattern
-
-
 def _always_true(cond: ast.Expr) -> bool:
     """``true()`` or ``1=1``: a catch-all branch of ``case``."""
     return (isinstance(cond, ast.Call) and cond.name.lower() == "true") or (
@@ -612,7 +546,7 @@ def never_null(expr: ast.Expr, known: set[str]) -> bool:
         return True
     if isinstance(expr, ast.Field):
         return expr.name in known
-    if isinstance(expr, ast.Binary) and expr.op == ".":
+    if isinstance(expr, ast.Binary) and expr.op in (".", "+"):
         return never_null(expr.left, known) and never_null(expr.right, known)
     if not isinstance(expr, ast.Call):
         return False

@@ -178,17 +178,22 @@ def validate(rule: SigmaRule) -> list[str]:
     return issues
 
 
-def detection_fields(rule: Any) -> list[str]:
-    """Every field a pySigma rule's detection tests, in first-seen order (none for a correlation)."""
-    names: list[str] = []
+def detection_items(rule: Any) -> list[Any]:
+    """Every detection item of a pySigma rule's detection, in order (none for a correlation)."""
     detection = getattr(rule, "detection", None)
     if detection is None:
-        return names
+        return []
+    out = []
     stack = [item for det in detection.detections.values() for item in reversed(det.detection_items)]
     while stack:
         item = stack.pop()
         if hasattr(item, "detection_items"):
             stack.extend(reversed(item.detection_items))
-        elif item.field and item.field not in names:
-            names.append(item.field)
-    return names
+        else:
+            out.append(item)
+    return out
+
+
+def detection_fields(rule: Any) -> list[str]:
+    """Every field a pySigma rule's detection tests, in first-seen order (none for a correlation)."""
+    return list(dict.fromkeys(item.field for item in detection_items(rule) if item.field))
