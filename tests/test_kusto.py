@@ -224,7 +224,7 @@ def test_schedule_interval(cron: str, every: str | None) -> None:
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="needs ../shared/corpus/escu")
-def test_kusto_converts_at_least_95_percent_of_the_corpus_rules(tmp_path: Path) -> None:
+def test_kusto_converts_at_least_93_5_percent_of_the_corpus_rules(tmp_path: Path) -> None:
     from translator.cli import main
 
     report = tmp_path / "r.json"
@@ -235,7 +235,11 @@ def test_kusto_converts_at_least_95_percent_of_the_corpus_rules(tmp_path: Path) 
     dets = json.loads(report.read_text())["detections"]
     rules = [d for d in dets if d["status"] in ("exact", "partial")]
     written = [d for d in rules if "kusto" in d["outputs"]]
-    assert len(written) >= 0.95 * len(rules), (len(written), len(rules))
+    # 94% (1,377 of 1,465): the rest are refused with their reason (a column the table lacks, mostly); 15
+    # of them hold a look-around, which Kusto's RE2 rejects at query time (95% counted those before)
+    assert len(written) >= 0.935 * len(rules), (len(written), len(rules))
+    refused = [d for d in rules if "kusto" not in d["outputs"]]
+    assert sum("runs RE2" in str(d.get("target_errors")) for d in refused) >= 10
     for d in written[:200]:
         first = Path(d["outputs"]["kusto"]).read_text().splitlines()
         table = next(x for x in first if not x.startswith("//"))

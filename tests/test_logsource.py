@@ -240,6 +240,22 @@ def test_bad_user_mappings_are_refused_with_the_reason(data: dict, message: str,
         set_logsource_overrides(data)
 
 
+def test_a_table_logsource_named_by_source_keeps_its_terms_for_splunk() -> None:
+    """ESCU names PingID, Kubernetes and zscaler events by ``source``; the table does not tell a source
+    from a sourcetype, so the definition keeps the search's terms and the Splunk query says ``source``."""
+    res = convert('source=PINGID result.status=SUCCESS | stats count by user', targets=["splunk"])
+    rule = load_rule(res.rule_yaml)  # type: ignore[arg-type]
+    assert (rule.logsource.product, rule.logsource.service) == ("pingid", "audit")
+    assert rule.logsource.definition == 'Splunk: source="PINGID"' and not ls.is_custom(rule.logsource.to_dict())
+    query = res.queries["splunk"]
+    assert query.startswith('source="PINGID"') and "sourcetype" not in query
+    by_sourcetype = convert("sourcetype=pingid result.status=SUCCESS | stats count by user", targets=["splunk"])
+    assert load_rule(by_sourcetype.rule_yaml).logsource.definition is None  # type: ignore[arg-type]
+    assert by_sourcetype.queries["splunk"].startswith('sourcetype="pingid"')
+    channel = convert('source="XmlWinEventLog:Security" EventCode=4720')
+    assert load_rule(channel.rule_yaml).logsource.definition is None  # type: ignore[arg-type]
+
+
 def test_splunk_target_has_the_custom_sources_pipeline() -> None:
     assert "splunk_custom_sources" in tg.default_pipelines("splunk", "cisco")
     assert "splunk_custom_sources" in tg.default_pipelines("splunk", "windows")

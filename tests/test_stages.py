@@ -232,6 +232,24 @@ def test_threshold_grouped_by_file_name_is_not_a_correlation() -> None:
     d = draft(tstats("Processes.process_name=net.exe") + " | where count >= 4")
     assert d.correlation is None
     assert d.status == "partial"
+    assert any("path's last part" in r for r in d.reasons)
+
+
+@pytest.mark.parametrize(
+    ("stages", "why"),
+    [
+        ("| rename properties.* as * | stats count by user | where count > 20", "wildcard rename"),
+        ("| stats count dc(src) as n by user | where count > 2 AND n > 3", "one condition"),
+        ("| stats count by user _time | where count > 2", "exact _time"),
+        ("| stats count by user | eval count=count*2 | where count > 2", "rewrites it"),
+        ("| stats count by user | stats sum(count) as count by user | where count > 2", "aggregates the aggregation"),
+        ('| rex field=x "(?<p>\\d+)" | stats dc(p) as n by user | where n > 2', "reads a value the search computes"),
+    ],
+)
+def test_a_threshold_that_is_no_correlation_says_why(stages: str, why: str) -> None:
+    d = convert_pipeline(parse(f"sourcetype=aws:cloudtrail eventName=x {stages}"), ())
+    assert d.correlation is None or "one condition" in why
+    assert any(why in r for r in d.reasons), d.reasons
 
 
 # -- lookups shipped with the content ---------------------------------------------------

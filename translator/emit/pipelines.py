@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from sigma.conditions import SigmaCondition
 from sigma.correlations import SigmaCorrelationRule
-from sigma.processing.conditions import LogsourceCondition
+from sigma.processing.conditions import LogsourceCondition, RuleProcessingCondition
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import AddConditionTransformation
 from sigma.processing.transformations.base import ConditionTransformation, DetectionItemTransformation
@@ -79,6 +79,16 @@ def windows_categories() -> ProcessingPipeline:
     )
 
 
+@dataclass
+class WithoutSplunkTerms(RuleProcessingCondition):
+    """A rule whose logsource definition holds no Splunk source terms (those that do get the terms
+    themselves, from ``splunk_custom_sources``)."""
+
+    def match(self, rule: SigmaRule | SigmaCorrelationRule) -> bool:
+        rules = [ref.rule for ref in rule.rules] if isinstance(rule, SigmaCorrelationRule) else [rule]
+        return not any(isinstance(r, SigmaRule) and SplunkSource.from_definition(r.logsource.definition) for r in rules)
+
+
 def splunk_sourcetypes() -> ProcessingPipeline:
     by_logsource: dict[tuple[str, str, str], list[str]] = {}
     for name, ls in logsource_table()["sourcetypes"].items():
@@ -91,7 +101,8 @@ def splunk_sourcetypes() -> ProcessingPipeline:
             identifier=f"translator_sourcetype_{'_'.join(k for k in key if k)}",
             transformation=AddConditionTransformation({"sourcetype": names}),
             rule_conditions=[
-                LogsourceCondition(product=key[0] or None, category=key[1] or None, service=key[2] or None)
+                LogsourceCondition(product=key[0] or None, category=key[1] or None, service=key[2] or None),
+                WithoutSplunkTerms(),
             ],
         )
         for key, names in sorted(by_logsource.items())

@@ -13,6 +13,7 @@ cannot list (``spath`` without ``output=``, ``lookup`` without ``OUTPUT``,
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 
@@ -85,6 +86,11 @@ class FieldScope:
         self.closed_by_last = True
         self.wild = []
         self.moved = {}
+
+    @property
+    def form_view(self) -> Mapping[str, Form]:
+        """The forms of computed names, and of names past a wildcard rename (see :class:`_FormView`)."""
+        return _FormView(self)
 
     def candidates(self, name: str) -> list[str]:
         """The event fields an unknown ``name`` may hold after wildcard renames of an open scope
@@ -161,7 +167,7 @@ class FieldScope:
                 when = presence(a.expr, self)  # before the assignment: it reads the old values
                 values = value_cases(a.expr, self)
                 text = hex_text(a.expr, self) if not isinstance(a.expr, ast.Field) else None
-                form = form_of(a.expr, self.resolve, self.forms) if src is None else None
+                form = form_of(a.expr, self.resolve, self.form_view) if src is None else None
                 if when is None and form is not None:
                     when = fm.present(form)
                 (self.never_null.add if never_null(a.expr, self.never_null) else self.never_null.discard)(a.field)
@@ -248,6 +254,29 @@ class FieldScope:
             self.derive(*(a.text for a in cmd.args))
         elif name in _OPAQUE_OUTPUTS or name != "outputlookup":
             self.close()
+
+
+class _FormView(Mapping[str, Form]):
+    """A scope's forms, plus a name past a wildcard rename of an open scope as the first of its
+    candidates the event has (``rename properties.* as *``: ``user`` is ``coalesce(properties.user,
+    user)``), so a test on it is said on both."""
+
+    def __init__(self, scope: FieldScope) -> None:
+        self.scope = scope
+
+    def __getitem__(self, name: str) -> Form:
+        if name in self.scope.forms:
+            return self.scope.forms[name]
+        found = self.scope.candidates(name) if self.scope.resolve(name) is None else []
+        if len(found) > 1:
+            return fm.First(tuple(fm.Plain(c) for c in found))
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.scope.forms)
+
+    def __len__(self) -> int:
+        return len(self.scope.forms)
 
 
 def _fill(pattern: str, parts: tuple[str, ...]) -> str:
@@ -485,7 +514,7 @@ def comparison(test: ast.Expr, scope: FieldScope) -> tuple[Presence, Presence] |
             subject, other, op = other, subject, _FLIP.get(op, op)
     else:
         return None
-    form = form_of(subject, scope.resolve, scope.forms)
+    form = form_of(subject, scope.resolve, scope.form_view)
     value = fm.literal(other)
     if form is None or value is None:
         return None

@@ -265,6 +265,14 @@ def infer(
                 result.notes.append(f"category {category} from {service} event code(s) {codes}")
                 result.implied.append(rest.pop(i))
                 break
+    prefixes = tuple(p.lower() for p in logsource_table()["windows_source_prefixes"])
+    values = [(f.lower(), v.lower()) for g in groups for f, v in g]
+    by_source = any(f == "source" for f, _ in values)
+    if logsource and by_source and not any(v.startswith(prefixes) for _, v in values):  # no event log channel
+        # the table names the logsource, but the search reads it by `source`, which the table does not
+        # tell from a sourcetype: the definition keeps the terms, so the Splunk target writes them back
+        logsource["definition"] = SplunkSource(tuple(tuple(g) for g in groups)).definition()
+        result.notes.append(f"the search names its events by source: the definition keeps {logsource['definition']}")
     result.logsource = logsource
     result.remaining = rest
     result.channel = _channel_condition(logsource, service, channel_terms, result)
@@ -359,9 +367,19 @@ def always_present(logsource: dict[str, str]) -> set[str]:
     return out
 
 
+def is_custom(logsource: Mapping[str, Any]) -> bool:
+    """A logsource no table names (its definition holds the Splunk terms that select its events); a
+    table's logsource may hold a definition too, when the search names it by ``source``."""
+    if not logsource.get("definition"):
+        return False
+    key = (logsource.get("product"), logsource.get("category"), logsource.get("service"))
+    known = logsource_table()["sourcetypes"].values()
+    return not any((v.get("product"), v.get("category"), v.get("service")) == key for v in known)
+
+
 def services_of(logsource: dict[str, str]) -> set[str]:
     """The event-log services a logsource's events come from (a category: the services its rows name)."""
-    if logsource.get("definition"):
+    if is_custom(logsource):
         return set()  # a custom logsource: its sources are the definition's, not the table's
     if "service" in logsource:
         return {logsource["service"]}

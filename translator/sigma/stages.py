@@ -65,6 +65,14 @@ class Aggregation:
     outputs: dict[str, tuple[str, str | None]]  # output name -> (function, event field of its argument)
     span: str | None  # time bucket, when the aggregation groups by _time
     time_unbucketed: bool = False  # grouped by exact _time: no Sigma timespan fits
+    blocked: dict[str, str] = field(default_factory=dict)  # output name -> why no threshold on it is said
+
+    def block(self, why: str, names: list[str] | None = None) -> None:
+        """No threshold on these outputs (all, by default) becomes a correlation, for ``why``."""
+        for n in list(self.outputs) if names is None else names:
+            if n in self.outputs:
+                self.outputs.pop(n)
+                self.blocked[n] = why
 
 
 @dataclass
@@ -102,6 +110,7 @@ class StageWalker:
     lookups: Mapping[str, Lookup] = field(default_factory=dict)  # the content's CSV lookups
     constants: frozenset[str] = frozenset()  # event fields with one value on every event (add-on constants)
     window: tuple[str, str] | None = None  # (Sigma timespan, where it comes from): the schedule's window
+    threshold_why: str | None = None  # why the last test on an aggregate output is no correlation
     present: frozenset[str] = frozenset()  # Sigma fields the base selection requires present
     bindings: dict[str, Binding] = field(default_factory=dict)  # lookup outputs a later stage may test
 
@@ -152,8 +161,8 @@ class StageWalker:
             if not (isinstance(cmd, ast.StatsCommand) and name in ("stats", "timechart")):
                 self.scope.apply(cmd)
                 if self.first_aggregation is not None:  # a rewritten aggregate is no longer a threshold's input
-                    for n in self.scope.written:
-                        self.first_aggregation.outputs.pop(n, None)
+                    why = f"`{_short(cmd)}` rewrites it after the aggregation"
+                    self.first_aggregation.block(why, list(self.scope.written))
                 self._update_bindings(cmd)
             if isinstance(cmd, ast.LookupCommand) and pending is not None:
                 self._bind_lookup(cmd, pending)
@@ -168,15 +177,20 @@ class StageWalker:
         events_by = tuple(t for b in by if b != "_time" and (t := self.scope.resolve(b)) is not None)
         unbucketed = "_time" in by and span is None
         self.first_aggregation = Aggregation(events_by, outputs, span if "_time" in by else None, unbucketed)
-        if len(events_by) != len([b for b in by if b != "_time"]):
-            self.first_aggregation.outputs.clear()  # a group-by field Sigma cannot name: no threshold
+        unnamed = [b for b in by if b != "_time" and self.scope.resolve(b) is None]
+        if unnamed:
+            moved = [b for b in unnamed if self.scope.candidates(b)]
+            self.first_aggregation.block(
+                f"a correlation groups by event fields, and `by {' '.join(unnamed)}` "
+                + ("holds one of several fields after a wildcard rename" if moved else "is computed by the search")
+            )
 
     def _aggregate(self, cmd: ast.StatsCommand) -> None:
         res = self.result
         if self.first_aggregation is None and not self.aggregated:
             self.start_aggregation(cmd.by, cmd.aggregations, self.span if "_time" in cmd.by else None)
-        elif self.first_aggregation is not None:
-            self.first_aggregation.outputs.clear()  # a second aggregation: thresholds read other rows
+        elif self.first_aggregation is not None:  # a second aggregation: thresholds read other rows
+            self.first_aggregation.block(f"`{_short(cmd)}` aggregates the aggregation's rows again")
         if not self.aggregated:
             res.by_fields = [t for b in cmd.by if (t := self.scope.resolve(b)) is not None]
             for b in cmd.by:
@@ -262,7 +276,7 @@ class StageWalker:
 
     def _formed_search(self, expr: ast.Compare | ast.InList) -> Node | None:
         """``X=v`` (any case, ``*``), ``X!=v``, ``X IN (...)``, ``X>=n`` on a computed X with a form."""
-        form = self.scope.forms.get(expr.field) if self.scope.resolve(expr.field) is None else None
+        form = self.scope.form_view.get(expr.field) if self.scope.resolve(expr.field) is None else None
         if form is None:
             return None
         if isinstance(expr, ast.InList):
@@ -437,29 +451,37 @@ class StageWalker:
                     self.result.node = make_and([self.result.node, when])
                     self.result.notes.append(f"`{text}` folded in through the values it is computed as")
                     continue
+                why = self.threshold_why or why
                 self.result.reasons.append(f"`where {print_expr(conj)}` not carried over: {why}; the rule is broader")
                 continue
             self.result.node = make_and([self.result.node, node])
             self.result.notes.append(f"`where {print_expr(conj)}` folded into the detection")
 
     def _threshold(self, conj: ast.Expr) -> bool:
-        """``where count > N`` on the first aggregation's output -> a Sigma correlation."""
+        """``where count > N`` on the first aggregation's output -> a Sigma correlation. When the test is
+        on an output but cannot be one, ``threshold_why`` says why."""
+        self.threshold_why = None
         agg = self.first_aggregation
-        if agg is None or self.result.correlation is not None or agg.time_unbucketed:
-            return False
-        if not (isinstance(conj, ast.Binary) and conj.op in _THRESHOLD_OPS):
+        if agg is None or not (isinstance(conj, ast.Binary) and conj.op in _THRESHOLD_OPS):
             return False
         left, right, op = conj.left, conj.right, conj.op
         if isinstance(left, ast.Num) and isinstance(right, ast.Field):
             left, right, op = right, left, _FLIPPED.get(op, op)
-        if not (isinstance(left, ast.Field) and isinstance(right, ast.Num) and left.name in agg.outputs):
+        if not isinstance(left, ast.Field) or left.name not in (*agg.outputs, *agg.blocked):
+            return False
+        self.threshold_why = agg.blocked.get(left.name) or _threshold_block(agg, self.result.correlation, right)
+        if self.threshold_why is not None:
             return False
         func, arg = agg.outputs[left.name]
         if func in ("dc", "distinct_count") and arg == "_raw":
             func, arg = "count", None  # distinct raw events: each event once, as a correlation counts them
             self.result.notes.append(f"`{left.name}` counts distinct raw events: an event_count correlation")
         kind = _CORRELATION_TYPES.get(func)
-        if kind is None or (kind != "event_count") != (arg is not None):
+        if kind is None:
+            self.threshold_why = f"Sigma correlations count, count distinct values, sum or average; not {func}()"
+            return False
+        if (kind != "event_count") != (arg is not None):
+            self.threshold_why = f"{func}() reads a value the search computes; a correlation reads event fields"
             return False
         group_by, constant = [], []
         for ev in agg.by:
@@ -468,7 +490,13 @@ class StageWalker:
                 continue
             t = self.target(ev)
             if t is None or t.basename is not None:
-                return False  # grouping by a file name is not grouping by its path
+                self.threshold_why = (
+                    f"the correlation would group by {ev}, which has no Sigma field here"
+                    if t is None
+                    else f"the correlation would group by {ev}, which Sigma names as a path's last part: grouping "
+                    "by the whole path splits the groups"
+                )
+                return False
             group_by.append(t.sigma)
         value = float(right.text) if "." in right.text else int(right.text)
         counted = self.target(arg) if kind == "value_count" and arg is not None else None
@@ -637,6 +665,17 @@ class ScopedLowering(Lowering):
         if self.event_field(name) is None:
             return f"{name} is computed by the search (or filled), not an event field"
         return self.base.unmapped(name)
+
+
+def _threshold_block(agg: Aggregation, correlation: dict[str, Any] | None, right: ast.Expr) -> str | None:
+    """Why a test on an output of the first aggregation is no correlation, whatever the output."""
+    if correlation is not None:
+        return "another test on the aggregation is the correlation already: a Sigma correlation has one condition"
+    if agg.time_unbucketed:
+        return "the aggregation groups by each exact _time (no span): no Sigma timespan groups events that way"
+    if not isinstance(right, ast.Num):
+        return f"`{print_expr(right)}` is not a number: a correlation's threshold is one"
+    return None
 
 
 def _regex_test(walker: StageWalker, t: Target, _f: str, pattern: str) -> Node | None:
