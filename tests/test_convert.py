@@ -221,3 +221,16 @@ def test_metadata_of_the_newer_detection_shape(tmp_path: Path) -> None:
     rule = rule_of(res)
     assert "attack.t1560.001" in [str(t) for t in rule.tags] and "attack.collection" in [str(t) for t in rule.tags]
     assert str(rule.date) == "2021-08-17" and str(rule.modified) == "2026-05-13"
+
+
+def test_alias_cases_split_the_base_rule_by_the_first_field_present() -> None:
+    from translator.sigma.rule import alias_cases
+
+    base = {"title": "T", "id": "a4e8f3a4-48b2-11ec-bcfc-3e22fbd008af", "name": "t",
+            "detection": {"sel": {"a": 1}, "condition": "sel"}}  # fmt: skip
+    cases = alias_cases(base, {"user": ["p.user", "user"]})
+    assert [c["name"] for c in cases] == ["t_1", "t_2"] and len({c["id"] for c in cases}) == 2
+    assert cases[0]["detection"]["condition"] == "(sel) and case_user_0"
+    # the last case: where no earlier field is (its own may be missing: a counted field then adds no value)
+    assert cases[1]["detection"]["condition"] == "(sel) and not case_user_0"
+    assert [c["aliases"] for c in cases] == [{"user": "p.user"}, {"user": "user"}]

@@ -243,7 +243,7 @@ def test_bad_user_mappings_are_refused_with_the_reason(data: dict, message: str,
 def test_a_table_logsource_named_by_source_keeps_its_terms_for_splunk() -> None:
     """ESCU names PingID, Kubernetes and zscaler events by ``source``; the table does not tell a source
     from a sourcetype, so the definition keeps the search's terms and the Splunk query says ``source``."""
-    res = convert('source=PINGID result.status=SUCCESS | stats count by user', targets=["splunk"])
+    res = convert("source=PINGID result.status=SUCCESS | stats count by user", targets=["splunk"])
     rule = load_rule(res.rule_yaml)  # type: ignore[arg-type]
     assert (rule.logsource.product, rule.logsource.service) == ("pingid", "audit")
     assert rule.logsource.definition == 'Splunk: source="PINGID"' and not ls.is_custom(rule.logsource.to_dict())

@@ -392,3 +392,33 @@ def test_neither_side_matching_is_untested_not_equal(tmp_path: Path) -> None:
     case = ET.fromstring(parity_junit(run)).find("testcase")
     assert case is not None and case.find("skipped") is not None
     assert main(["parity", str(REFERENCE_EXAMPLE), "--events", str(quiet), "-q"]) == 0  # no difference: no failure
+
+
+def test_threshold_grouped_past_a_wildcard_rename_is_an_aliased_correlation(tmp_path: Path) -> None:
+    """``rename properties.* as *`` then ``dc(user) by src_ip``: each name holds ``properties.X`` where the
+    event has it, else its own ``X``; the rule has one base rule per case, aliased in the correlation,
+    and selects what the search does on events of every case, including ones lacking the counted field."""
+    root = tmp_path / "content"
+    det = root / "detections" / "cloud" / "spray.yml"
+    det.parent.mkdir(parents=True)
+    search = (
+        "sourcetype=azure:monitor:aad category=SignInLogs | rename properties.* as * | bin _time span=1h "
+        "| stats dc(user) as users by src_ip _time | where users > 2"
+    )
+    det.write_text(detection_yaml("Spray", 7, search).replace("Sysmon EventID 1", "Azure Active Directory"), "utf-8")
+    rows = [
+        {"properties": {"src_ip": "1.1.1.1", "user": "a"}, "src_ip": "9.9.9.9"},  # properties.* wins
+        {"src_ip": "1.1.1.1", "user": "b"},
+        {"properties": {"src_ip": "1.1.1.1"}, "user": "c"},
+        {"properties": {"src_ip": "1.1.1.1"}},  # no user: in the group, no value
+        {"src_ip": "9.9.9.9", "user": "a"},
+        {"src_ip": "9.9.9.9", "properties": {"user": "b"}},  # only two users from 9.9.9.9
+    ]
+    events = tmp_path / "aad.jsonl"
+    head = {"sourcetype": "azure:monitor:aad", "category": "SignInLogs"}
+    lines = [json.dumps({**head, "time": f"2024-05-01T12:0{i}:00Z", **r}) for i, r in enumerate(rows)]
+    events.write_text("\n".join(lines) + "\n")
+    run = parity([(det, det.relative_to(root))], content_loader(root), [events])
+    res = run.results[0]
+    assert res.conversion == "exact", res.reasons
+    assert res.status == "equal" and res.original_matches == 4, (res.status, res.reasons)

@@ -238,7 +238,7 @@ def test_threshold_grouped_by_file_name_is_not_a_correlation() -> None:
 @pytest.mark.parametrize(
     ("stages", "why"),
     [
-        ("| rename properties.* as * | stats count by user | where count > 20", "wildcard rename"),
+        ("| rename properties.* as * | stats count by user src dest | where count > 20", "more than 4"),
         ("| stats count dc(src) as n by user | where count > 2 AND n > 3", "one condition"),
         ("| stats count by user _time | where count > 2", "exact _time"),
         ("| stats count by user | eval count=count*2 | where count > 2", "rewrites it"),
@@ -517,3 +517,20 @@ def test_a_null_test_on_a_computed_value_folds_in_as_its_inputs_presence() -> No
     assert gone.status == "exact", gone.reasons
     rule = rules(gone)[0]
     assert items(rule)["filter"] == [("userName", ("exists",), [True])] and "not filter" in rule.detection.condition[0]
+
+
+def test_group_by_past_a_wildcard_rename_becomes_aliases() -> None:
+    query = (
+        "sourcetype=aws:cloudtrail eventName=x | rename requestParameters.* as * | bin _time span=1h "
+        "| stats dc(user) as n by host _time | where n > 2"
+    )
+    d = convert_pipeline(parse(query), ())
+    assert d.correlation is not None and not d.reasons, d.reasons
+    assert d.correlation["condition"] == {"gt": 2, "field": "user"}
+    assert d.correlation["aliases"] == {
+        "host": ["requestParameters.host", "host"],
+        "user": ["requestParameters.user", "user"],
+    }
+    too_many = query.replace("by host _time", "by host region zone _time")
+    d = convert_pipeline(parse(too_many), ())
+    assert d.correlation is None and any("more than 4" in r for r in d.reasons)

@@ -26,7 +26,7 @@ from translator.emit.writer import write_atomic
 from translator.errors import TranslatorError, internal_error
 from translator.sigma.convert import ERROR, RuleDraft, convert_pipeline
 from translator.sigma.metadata import sigma_metadata
-from translator.sigma.rule import assemble, assemble_correlation, load_rule, rule_name, to_yaml, validate
+from translator.sigma.rule import alias_cases, assemble, assemble_correlation, load_rule, rule_name, to_yaml, validate
 from translator.spl import MacroExpander, ast, parse
 from translator.spl.macros import expand_eventtypes
 
@@ -103,7 +103,12 @@ def build_docs(draft: RuleDraft, meta: dict[str, Any], name: str = "spl_query") 
     if draft.correlation is None:
         return [assemble(meta, draft.logsource, draft.detection)]
     base = assemble({**meta, "name": name}, draft.logsource, draft.detection)
-    return [base, assemble_correlation(base, draft.correlation)]
+    aliases = draft.correlation.get("aliases")
+    if not aliases:
+        return [base, assemble_correlation(base, draft.correlation)]
+    cases = alias_cases(base, aliases)
+    docs = [{k: v for k, v in c.items() if k != "aliases"} for c in cases]
+    return [*docs, assemble_correlation(base, draft.correlation, cases)]
 
 
 def build_rule(draft: RuleDraft, meta: dict[str, Any], name: str = "spl_query") -> str:

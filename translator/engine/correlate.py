@@ -117,7 +117,7 @@ class Correlator:
         if kind == "event_count":
             measure: float = len(hits)
         else:
-            values = [h.event.get(cond.fieldref) for h in hits if cond.fieldref]
+            values = [h.event.get(self._alias(cond.fieldref, h.event)) for h in hits if cond.fieldref]
             present = [v for v in values if v not in (None, "")]
             if kind == "value_count":
                 measure = len({str(v).lower() for v in present})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Callable, Iterable
 from functools import cache
@@ -80,20 +81,55 @@ _CORRELATION_META = (
 )
 
 
-def assemble_correlation(base: dict[str, Any], correlation: dict[str, Any]) -> dict[str, Any]:
-    """The correlation rule over ``base`` (which must have a ``name``): same metadata, its own id."""
+def assemble_correlation(
+    base: dict[str, Any], correlation: dict[str, Any], cases: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The correlation rule over ``base`` (which must have a ``name``): same metadata, its own id. With
+    ``cases`` (see :func:`alias_cases`), over those base rules, its aliases naming each one's field."""
     parts: dict[str, Any] = {k: base[k] for k in _CORRELATION_META if k in base}
     parts["title"] = f"{base['title']} (threshold)"
     if "id" in base:
         parts["id"] = str(uuid.uuid5(uuid.UUID(base["id"]), "correlation"))
+    rules = [c["name"] for c in cases] if cases else [base["name"]]
+    aliases = {
+        alias: {c["name"]: c["aliases"][alias] for c in cases} for alias in (correlation.get("aliases") or {})
+    } if cases else {}  # fmt: skip
     parts["correlation"] = {
         "type": correlation["type"],
-        "rules": [base["name"]],
+        "rules": rules,
         **({"group-by": correlation["group-by"]} if correlation.get("group-by") else {}),
+        **({"aliases": aliases} if aliases else {}),
         "timespan": correlation["timespan"],
         "condition": correlation["condition"],
     }
     return {k: parts[k] for k in _ORDER if k in parts}
+
+
+def alias_cases(base: dict[str, Any], aliases: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """Base rules for a correlation grouping by names that hold the first of several fields an event has
+    (``aliases``: name -> the fields, first present first): one rule per combination, each selecting the
+    events where those fields are the first present (the last case: where no earlier one is, so an event
+    lacking a counted field still counts in its group), named and identified after ``base``; each carries
+    ``aliases`` (name -> its field), which :func:`assemble_correlation` reads and drops."""
+    out = []
+    names = list(aliases)
+    for k, choice in enumerate(itertools.product(*(range(len(aliases[n])) for n in names))):
+        detection = {key: value for key, value in base["detection"].items() if key != "condition"}
+        terms = []
+        for alias, i in zip(names, choice, strict=True):
+            last = i == len(aliases[alias]) - 1  # the last field: where no earlier one is (present or not)
+            for j, field in enumerate(aliases[alias][: i if last else i + 1]):
+                key = f"case_{alias}_{j}".replace(".", "_")
+                detection[key] = {f"{field}|exists": True}
+                terms.append(key if j == i else f"not {key}")
+        detection["condition"] = f"({base['detection']['condition']}) and " + " and ".join(terms)
+        picked = {alias: aliases[alias][i] for alias, i in zip(names, choice, strict=True)}
+        rule = {**base, "name": f"{base['name']}_{k + 1}", "detection": detection, "aliases": picked}
+        rule["title"] = f"{base['title']} ({', '.join(f'{a} as {f}' for a, f in picked.items())})"
+        if "id" in base:
+            rule["id"] = str(uuid.uuid5(uuid.UUID(base["id"]), f"case {k + 1}"))
+        out.append(rule)
+    return out
 
 
 class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]  # libyaml when present
@@ -137,8 +173,11 @@ def load_rule(rule: str | list[dict[str, Any]]) -> SigmaRule:
         raise collection.errors[0]
     rules = [r for r in collection.rules if isinstance(r, SigmaRule)]
     correlations = [r for r in collection.rules if isinstance(r, SigmaCorrelationRule)]
-    if len(rules) != 1 or len(correlations) > 1:
-        raise SigmaError(f"expected one Sigma rule and at most one correlation, found {len(collection.rules)}")
+    if not rules or len(correlations) > 1 or (len(rules) > 1 and not correlations):
+        raise SigmaError(
+            f"expected one Sigma rule (several under a correlation) and at most one correlation, "
+            f"found {len(collection.rules)}"
+        )
     if correlations:
         collection.resolve_rule_references()
     return rules[0]

@@ -8,6 +8,7 @@ command is classified by ``data/stages.yml``.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -55,6 +56,7 @@ _CORRELATION_TYPES = {
     "mean": "value_avg",
 }
 DEFAULT_TIMESPAN = "60m"
+_MAX_CASES = 4  # base rules a correlation over group-by fields past a wildcard rename may take
 
 
 @dataclass
@@ -66,6 +68,10 @@ class Aggregation:
     span: str | None  # time bucket, when the aggregation groups by _time
     time_unbucketed: bool = False  # grouped by exact _time: no Sigma timespan fits
     blocked: dict[str, str] = field(default_factory=dict)  # output name -> why no threshold on it is said
+    # group-by names past a wildcard rename -> the event fields each may hold, first present first
+    moved: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # outputs whose argument is such a name -> (the name, its fields)
+    moved_args: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
 
     def block(self, why: str, names: list[str] | None = None) -> None:
         """No threshold on these outputs (all, by default) becomes a correlation, for ``why``."""
@@ -178,11 +184,16 @@ class StageWalker:
         unbucketed = "_time" in by and span is None
         self.first_aggregation = Aggregation(events_by, outputs, span if "_time" in by else None, unbucketed)
         unnamed = [b for b in by if b != "_time" and self.scope.resolve(b) is None]
-        if unnamed:
-            moved = [b for b in unnamed if self.scope.candidates(b)]
+        moved = {b: tuple(c) for b in unnamed if len(c := self.scope.candidates(b)) > 1}
+        self.first_aggregation.moved = moved
+        for a, out in zip(aggs, aggregate_outputs(aggs), strict=True):  # dc(x) of a name past a wildcard rename
+            fields = self.scope.candidates(a.arg.name) if isinstance(a.arg, ast.Field) else []
+            if isinstance(a.arg, ast.Field) and self.scope.resolve(a.arg.name) is None and len(fields) > 1:
+                self.first_aggregation.moved_args[out] = (a.arg.name, tuple(fields))
+        if [b for b in unnamed if b not in moved]:
             self.first_aggregation.block(
-                f"a correlation groups by event fields, and `by {' '.join(unnamed)}` "
-                + ("holds one of several fields after a wildcard rename" if moved else "is computed by the search")
+                f"a correlation groups by event fields, and `by {' '.join(b for b in unnamed if b not in moved)}` "
+                "is computed by the search"
             )
 
     def _aggregate(self, cmd: ast.StatsCommand) -> None:
@@ -480,7 +491,8 @@ class StageWalker:
         if kind is None:
             self.threshold_why = f"Sigma correlations count, count distinct values, sum or average; not {func}()"
             return False
-        if (kind != "event_count") != (arg is not None):
+        moved_arg = agg.moved_args.get(left.name) if arg is None and kind != "event_count" else None
+        if (kind != "event_count") != (arg is not None or moved_arg is not None):
             self.threshold_why = f"{func}() reads a value the search computes; a correlation reads event fields"
             return False
         group_by, constant = [], []
@@ -498,6 +510,26 @@ class StageWalker:
                 )
                 return False
             group_by.append(t.sigma)
+        aliases: dict[str, list[str]] = {}
+        for name, fields in agg.moved.items():  # one base rule per field the name holds, aliased to it
+            targets = [self.target(f) for f in fields]
+            if any(t is None or t.basename is not None for t in targets):
+                self.threshold_why = f"`by {name}` holds one of several fields, one of which has no Sigma field here"
+                return False
+            aliases[name] = [t.sigma for t in targets]  # type: ignore[union-attr]
+            group_by.append(name)
+        if moved_arg is not None:  # the counted name too: aliased in each base rule
+            counted_targets = [self.target(f) for f in moved_arg[1]]
+            if self.scope.fill_all or any(t is None or t.basename is not None for t in counted_targets):
+                self.threshold_why = f"{func}({moved_arg[0]}) reads one of several fields, not all of them in Sigma"
+                return False
+            aliases.setdefault(moved_arg[0], [t.sigma for t in counted_targets])  # type: ignore[union-attr]
+        if len(list(itertools.product(*aliases.values()))) > _MAX_CASES:
+            self.threshold_why = (
+                f"`by {' '.join(aliases)}` past a wildcard rename needs one base rule per combination of the fields "
+                f"they hold: more than {_MAX_CASES}"
+            )
+            return False
         value = float(right.text) if "." in right.text else int(right.text)
         counted = self.target(arg) if kind == "value_count" and arg is not None else None
         filled = (self.scope.fill_all or self.scope.fill_of(arg) is not None) if arg is not None else False
@@ -514,7 +546,9 @@ class StageWalker:
                 "so the rule is broader"
             )
         condition: dict[str, Any] = {_THRESHOLD_OPS[op]: value}
-        if arg is not None:
+        if moved_arg is not None:
+            condition["field"] = moved_arg[0]
+        elif arg is not None:
             t = self.target(arg)
             if t is None or t.basename is not None:
                 return False
@@ -539,6 +573,12 @@ class StageWalker:
                 "on every event of the logsource"
             )
         self.result.correlation = {"type": kind, "group-by": group_by, "timespan": timespan, "condition": condition}
+        if aliases:
+            self.result.correlation["aliases"] = aliases
+            self.result.notes.append(
+                f"`by {' '.join(aliases)}` holds the first of several fields an event has (a wildcard rename): one "
+                "base rule per case, aliased in the correlation"
+            )
         self.result.notes.append(f"`where {print_expr(conj)}` became a {kind} correlation over {timespan}")
         return True
 
