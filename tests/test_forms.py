@@ -178,3 +178,10 @@ def test_if_match_picks_a_literal_and_case_presence_under_a_capture() -> None:
     assert original == sigma == {"e0", "e1", "e2"}  # a case holds; "00" reads as the number 0
     original, sigma = selected_by_both(query.replace("| stats count by s", '| search s="Disabled"'), events)
     assert original == sigma == {"e0", "e1"}
+
+
+def test_a_sum_or_join_has_a_value_where_both_sides_do() -> None:
+    events = [{"k": 1, "a": "Gi", "b": "1/0"}, {"k": 1, "a": "2", "b": "3"}, {"k": 1, "a": "Gi"}, {"k": 1}]
+    query = 'sourcetype="acme:json" k=1 | eval port=a+b | stats count by port'
+    original, sigma = selected_by_both(query, events)
+    assert original == sigma == {"e0", "e1"}
