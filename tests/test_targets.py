@@ -114,6 +114,9 @@ def test_re2_targets_refuse_a_look_around_and_others_keep_it() -> None:
     ]
     with pytest.raises(tg.ConversionFailed, match="RE2"):
         tg.convert(docs, tg.default_target("kusto", "windows"))
+    aws = [{**docs[0], "logsource": {"product": "acme", "service": "x"}}]  # a product with no Elastic view
+    with pytest.raises(tg.ConversionFailed, match="Lucene"):
+        tg.convert(aws, tg.default_target("lucene", "acme"))
     assert "(?!-x)" in tg.convert(docs, tg.default_target("splunk", "windows"))
 
 

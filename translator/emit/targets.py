@@ -156,8 +156,9 @@ def convert(rule: str | list[dict[str, Any]], target: Target, schedule: Mapping[
     """
     wrap = _spec(target.name).get("formats", {}).get(target.format)
     inner = replace(target, format="default") if wrap else target
-    if _spec(target.name).get("regex") == "re2":
-        _refuse_beyond_re2(collection_of(rule), target.name)
+    flavor = _spec(target.name).get("regex")
+    if flavor in ("re2", "lucene"):
+        _refuse_beyond_re2(collection_of(rule), target.name, "RE2" if flavor == "re2" else "Lucene")
     try:
         text = _convert(rule, inner)
     except Exception as first:
@@ -192,10 +193,10 @@ def _convert(rule: str | list[dict[str, Any]], target: Target) -> str:
     return _steady(text, target.name, rule)
 
 
-def _refuse_beyond_re2(collection: SigmaCollection, target: str) -> None:
-    """A target whose engine runs RE2 (``regex: re2`` in targets.yml) rejects look-arounds and
-    back-references at query time: fail the rule here, with the pattern, rather than write a query
-    that cannot run."""
+def _refuse_beyond_re2(collection: SigmaCollection, target: str, flavor: str = "RE2") -> None:
+    """A target whose engine runs RE2 or Lucene regular expressions (``regex: re2`` / ``lucene`` in
+    targets.yml) rejects look-arounds and back-references at query time: fail the rule here, with the
+    pattern, rather than write a query that cannot run."""
     for rule in collection.rules:
         if not isinstance(rule, SigmaRule):
             continue
@@ -203,7 +204,7 @@ def _refuse_beyond_re2(collection: SigmaCollection, target: str) -> None:
             for value in item.value:
                 if isinstance(value, SigmaRegularExpression) and beyond_re2(value.regexp.to_plain()):
                     raise ConversionFailed(
-                        f"{target} runs RE2 regular expressions, which have no look-around or back-reference: "
+                        f"{target} runs {flavor} regular expressions, which have no look-around or back-reference: "
                         f"{value.regexp.to_plain()!r} ({item.field})"
                     )
 
