@@ -157,7 +157,7 @@ def convert(rule: str | list[dict[str, Any]], target: Target, schedule: Mapping[
     wrap = _spec(target.name).get("formats", {}).get(target.format)
     inner = replace(target, format="default") if wrap else target
     flavor = _spec(target.name).get("regex")
-    if flavor in ("re2", "lucene"):
+    if flavor in ("re2", "lucene") and "|re" in (rule if isinstance(rule, str) else json.dumps(rule)):
         _refuse_beyond_re2(collection_of(rule), target.name, "RE2" if flavor == "re2" else "Lucene")
     try:
         text = _convert(rule, inner)
