@@ -71,6 +71,8 @@ def test_first_option_with_a_value_decides() -> None:
         ("==", "-1", "-1", ("not", ("match", ("n", "F")))),
         (">=", "0", "-1", ("match", ("n", "F"))),
         ("==", "2", None, None),  # holds for one index only: not said
+        (">=", "2.5", None, None),  # holds from index 3 on: not said
+        ("==", "2.5", "-1", False),  # no index is 2.5, and the missing -1 is not either
         (">", "3", "-1", None),
     ],
 )

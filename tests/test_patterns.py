@@ -33,6 +33,7 @@ def test_capture_shapes_whose_run_is_fixed_are_admitted(pattern: str) -> None:
         r"x(?<d>\w{2,})",  # counted
         r"(?<d>\w+)\1",  # back-reference
         r"Rules\\(?<d>[A-F0-9\-]+)\s*=",  # a run followed by an optional class
+        r"x(?<d>[[:alpha:]]+)",  # a POSIX class
     ],
 )
 def test_capture_shapes_with_several_readings_are_refused(pattern: str) -> None:

@@ -9,8 +9,8 @@ for some computations the test has an exact equivalent on the inputs:
 - ``mvfind(F, RE)`` and ``if(mvfind(F, RE) >= 0, mvfind(F, RE), D)`` (:class:`FoundAt`): an index
   compared with a number holds for every index or none, so it is ``F|re`` (or its negation);
 - a ``rex`` capture (:class:`Captured`) whose pattern fixes where the capture starts and ends (see
-  :func:`capture_shape`): the value tested in the capture's place, in a regex that also says the
-  match is the first one, as Splunk takes it.
+  :func:`translator.spl.patterns.capture_shape`): the value tested in the capture's place, in a
+  regex that also says the match is the first one, as Splunk takes it.
 
 Each form answers :func:`present` (when the value is not null) and :func:`test` (when a test on it is
 true), both as conditions on event fields in the language of :mod:`translator.sigma.lineage`'s
@@ -108,11 +108,7 @@ def form_of(expr: ast.Expr, resolve: Resolve, forms: Forms) -> Form | None:
 def _folded(upper: bool) -> Callable[..., Form | None]:
     def build(args: tuple[ast.Expr, ...], resolve: Resolve, forms: Forms) -> Form | None:
         inner = form_of(args[0], resolve, forms) if len(args) == 1 else None
-        if isinstance(inner, Plain):
-            return Folded(inner.field, upper)
-        if isinstance(inner, Folded):
-            return Folded(inner.field, upper)  # the last fold wins
-        return None
+        return Folded(inner.field, upper) if isinstance(inner, Plain | Folded) else None  # the last fold wins
 
     return build
 
@@ -244,11 +240,8 @@ def _found_test(form: FoundAt, op: str, value: str) -> Cond | None:
     """An index (some k >= 0 where F has a value RE is found in, else ``missing``) against a number:
     known only when the comparison holds for every k >= 0 or for none."""
     n = _number(value)
-    if n is None or op not in _ORDER:
-        return None
-    every = {">=": n <= 0, ">": n < 0}.get(op, False)
-    never = {"<": n <= 0, "<=": n < 0}.get(op, n < 0 or not n.is_integer())
-    if not (every or never):
+    every = _every_index(op, n) if n is not None else None
+    if n is None or every is None:
         return None
     if form.missing is None:
         on_missing = False  # null: the comparison is not true
@@ -258,6 +251,16 @@ def _found_test(form: FoundAt, op: str, value: str) -> Cond | None:
         return None
     found: Cond = ("match", (form.field, form.pattern))
     return any_of([found if every else False, all_of([negate(found), on_missing])])
+
+
+def _every_index(op: str, n: float) -> bool | None:
+    """Whether ``k op n`` holds for every index k >= 0 (True), for none (False), or depends on k (None)."""
+    if op not in _ORDER:
+        return None
+    if {">=": n <= 0, ">": n < 0}.get(op, False):
+        return True
+    whole = n >= 0 and n.is_integer()
+    return False if {"<": n <= 0, "<=": n < 0}.get(op, op in ("=", "==") and not whole) else None
 
 
 _ORDER: dict[str, Callable[[float, float], bool]] = {
@@ -321,8 +324,7 @@ def source_terms(form: Form, op: str, value: str) -> tuple[ast.SearchExpr, ast.S
         if _found_test(form, op, value) is None or text is None:
             return None
         found: ast.SearchExpr = ast.Compare(form.field, "=", ast.Value("*" + text + "*"))
-        n = float(value)  # a number: _found_test said so
-        every = {">=": n <= 0, ">": n < 0}.get(op, False)  # every found index passes (else none does)
+        every = _every_index(op, float(value))  # a number with an answer: _found_test said so
         return (found, ast.Not(found)) if every else (ast.Not(found), found)
     if op not in ("=", "=="):
         return None
@@ -372,9 +374,9 @@ def cond_terms(cond: Cond) -> ast.SearchExpr | None:
     if kind == "not":
         inner = cond_terms(arg)  # type: ignore[arg-type]
         return None if inner is None else ast.Not(inner)
-    name, *rest = arg  # type: ignore[misc]
     if kind == "field":
         return ast.Compare(str(arg), "=", ast.Value("*"))
+    name, *rest = arg  # type: ignore[misc]
     if kind in ("eq", "ieq"):
         return ast.Compare(name, "=", ast.Value(str(rest[0]), True))
     if kind == "search":

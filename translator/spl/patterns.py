@@ -110,7 +110,7 @@ def _tokens(pattern: str) -> list[tuple[str, str, str]] | None:
             continue
         if (m := REX_GROUP.match(pattern, i)) is not None:
             inner = _CLASS_RE.match(pattern, m.end())
-            if inner is None:
+            if inner is None or "[:" in inner.group(0):
                 return None
             j = inner.end()
             quant = pattern[j : j + 1]
@@ -120,6 +120,8 @@ def _tokens(pattern: str) -> list[tuple[str, str, str]] | None:
             i = j + 2
             continue
         if (m := _CLASS_RE.match(pattern, i)) is not None:
+            if "[:" in m.group(0):
+                return None  # a POSIX class: PCRE and Python read it differently
             j = m.end()
             quant = pattern[j : j + 1] if pattern[j : j + 1] in ("+", "*") else ""
             if pattern[j + len(quant) : j + len(quant) + 1] in ("?", "{", "+", "*"):
