@@ -10,7 +10,10 @@ reads only the original's AST, never the Sigma rule, so it cannot hide a
 translation mistake.
 
 The positive also carries the fields a later ``stats ... by`` groups on, since
-Splunk drops events lacking one. Windows searches (source terms naming a
+Splunk drops events lacking one. A later test on a value ``eval`` or ``rex``
+computes is written on the fields it comes from, through the lineage's analysis
+of the original (:mod:`translator.sigma.forms`), with near values for captures;
+the SPL executor still decides what the original selects. Windows searches (source terms naming a
 channel, or a Windows data-model feed) give event-log records, kept as
 XmlWinEventLog lines; searches of other products' sourcetypes (cloud, SaaS,
 network) give JSON documents carrying that ``sourcetype``, kept as JSON lines.
