@@ -56,7 +56,7 @@ _CORRELATION_TYPES = {
     "mean": "value_avg",
 }
 DEFAULT_TIMESPAN = "60m"
-_MAX_CASES = 4  # base rules a correlation over group-by fields past a wildcard rename may take
+_MAX_CASES = 8  # base rules a correlation over group-by fields past a wildcard rename may take
 
 
 @dataclass
