@@ -158,7 +158,7 @@ def convert(rule: str | list[dict[str, Any]], target: Target, schedule: Mapping[
     inner = replace(target, format="default") if wrap else target
     flavor = _spec(target.name).get("regex")
     if flavor in ("re2", "lucene") and "|re" in (rule if isinstance(rule, str) else json.dumps(rule)):
-        _refuse_beyond_re2(collection_of(rule), target.name, "RE2" if flavor == "re2" else "Lucene")
+        _refuse_what_the_engine_lacks(collection_of(rule), target.name, "RE2" if flavor == "re2" else "Lucene")
     try:
         text = _convert(rule, inner)
     except Exception as first:
@@ -193,7 +193,7 @@ def _convert(rule: str | list[dict[str, Any]], target: Target) -> str:
     return _steady(text, target.name, rule)
 
 
-def _refuse_beyond_re2(collection: SigmaCollection, target: str, flavor: str = "RE2") -> None:
+def _refuse_what_the_engine_lacks(collection: SigmaCollection, target: str, flavor: str) -> None:
     """A target whose engine runs RE2 or Lucene regular expressions (``regex: re2`` / ``lucene`` in
     targets.yml) rejects look-arounds and back-references at query time: fail the rule here, with the
     pattern, rather than write a query that cannot run."""

@@ -35,6 +35,7 @@ from translator.spl.patterns import (
     regex_example,
     sample,
 )
+from translator.spl.values import as_number
 
 # A condition on event fields: True/False, ("field", F) present, ("eq", (F, v)) equal with case,
 # ("ieq", (F, v)) equal in any case, ("search", (F, p)) a search-language pattern (any case, ``*``),
@@ -215,7 +216,7 @@ def test(form: Form, op: str, value: str, mode: str) -> Cond | None:
     if isinstance(form, FoundAt):
         return _found_test(form, op, value) if mode != "like" else None  # a number: search compares as where
     if op not in ("=", "=="):
-        if isinstance(form, Plain) and mode == "where" and _number(value) is not None:
+        if isinstance(form, Plain) and mode == "where" and as_number(value) is not None:
             return ("order", (form.field, op, value))
         return None
     if isinstance(form, Captured):
@@ -239,13 +240,13 @@ def test(form: Form, op: str, value: str, mode: str) -> Cond | None:
 def _found_test(form: FoundAt, op: str, value: str) -> Cond | None:
     """An index (some k >= 0 where F has a value RE is found in, else ``missing``) against a number:
     known only when the comparison holds for every k >= 0 or for none."""
-    n = _number(value)
+    n = as_number(value)
     every = _every_index(op, n) if n is not None else None
     if n is None or every is None:
         return None
     if form.missing is None:
         on_missing = False  # null: the comparison is not true
-    elif (m := _number(form.missing)) is not None:
+    elif (m := as_number(form.missing)) is not None:
         on_missing = _ORDER[op](m, n)
     else:
         return None
@@ -271,13 +272,6 @@ _ORDER: dict[str, Callable[[float, float], bool]] = {
     "=": lambda a, b: a == b,
     "==": lambda a, b: a == b,
 }
-
-
-def _number(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
 
 
 def _combine(kind: str, parts: list[Cond | None]) -> Cond | None:

@@ -8,7 +8,7 @@ command is classified by ``data/stages.yml``.
 
 from __future__ import annotations
 
-import itertools
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -524,7 +524,7 @@ class StageWalker:
                 self.threshold_why = f"{func}({moved_arg[0]}) reads one of several fields, not all of them in Sigma"
                 return False
             aliases.setdefault(moved_arg[0], [t.sigma for t in counted_targets])  # type: ignore[union-attr]
-        if len(list(itertools.product(*aliases.values()))) > _MAX_CASES:
+        if math.prod(len(fields) for fields in aliases.values()) > _MAX_CASES:
             self.threshold_why = (
                 f"`by {' '.join(aliases)}` past a wildcard rename needs one base rule per combination of the fields "
                 f"they hold: more than {_MAX_CASES}"
